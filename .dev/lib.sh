@@ -214,6 +214,7 @@ crm_render() {
 	    -e "s|@WORKERS@|$CRM_WORKERS|g" \
 	    -e "s|@DB_POOL@|${CRM_DB_POOL:-8}|g" \
 	    -e "s|@BODY_PATH@|$CRM_STATE/bodies|g" \
+	    -e "s|@STATE@|$CRM_STATE|g" \
 	    -e "s|@SECCOMP_TRACING@|${CRM_SECCOMP_TRACING:-no}|g" \
 	    "$CRM_ROOT/api/kore.conf.in" >"$CRM_STATE/kore.conf"
 	sed -e "s|@STATE@|$CRM_STATE|g" \

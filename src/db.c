@@ -13,6 +13,9 @@
  *   allocating anything again (Kore wakes it when one is free).
  */
 #include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -347,25 +350,33 @@ state_wait(struct crm_db *db)
 }
 
 /*
- * Make sure the pooled connection is usable before sending: read whatever
- * the server sent while it sat idle (a shutdown notice and EOF mark it
- * bad), reset it when it is bad or was left inside a transaction.
- * Blocking, but only when PostgreSQL went away or misbehaved.
+ * Make sure the pooled connection is usable before sending. An idle
+ * connection has nothing to read: data (PostgreSQL's FATAL notice before it
+ * closes a terminated session), end of file or an error mean the server
+ * dropped it, which libpq notices only after the next query has been sent
+ * and lost. One non-blocking peek per query finds out first. A connection
+ * found bad, or left inside a transaction, is reset (blocking, but only
+ * when PostgreSQL went away or a transaction leaked).
  */
 static int
 conn_ready(struct crm_db *db)
 {
 	PGconn *conn;
+	ssize_t n;
+	char c;
+	int fd;
 
 	conn = db->sql.conn->db;
-	if (PQstatus(conn) == CONNECTION_OK)
-		(void)PQconsumeInput(conn);
+	if (PQstatus(conn) == CONNECTION_OK &&
+	    PQtransactionStatus(conn) == PQTRANS_IDLE &&
+	    (fd = PQsocket(conn)) >= 0) {
+		n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return (1);
+	}
 
 	if (PQstatus(conn) == CONNECTION_OK &&
-	    PQtransactionStatus(conn) == PQTRANS_IDLE)
-		return (1);
-
-	if (PQstatus(conn) == CONNECTION_OK)
+	    PQtransactionStatus(conn) != PQTRANS_IDLE)
 		kore_log(LOG_WARNING,
 		    "pgsql: connection left in a "
 		    "transaction; resetting it");
@@ -393,5 +404,6 @@ set_failure(struct crm_db *db, const char *message)
 	crm_error_from_sqlstate(&db->err, state);
 
 	kore_free(db->detail);
-	db->detail = kore_strdup(message != NULL ? message : "unknown");
+	db->detail = kore_strdup(
+	    message != NULL && *message != '\0' ? message : "connection lost");
 }

@@ -1,0 +1,195 @@
+"""Fixtures of the black-box API tests.
+
+One session starts the real stack in the background with `.dev/stack start`
+(a private PostgreSQL cluster, migrations, demo data, nginx with TLS, and
+the Kore server built with AddressSanitizer and UBSan) on free ports under
+a temporary state directory, and stops it after the last test. Tests speak
+HTTPS to nginx or HTTP straight to Kore, and may look into the database.
+
+Every response a test receives through `api` is checked against
+openapi/openapi.yaml: its status must be documented for the operation and
+its body must match the documented schema.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import psycopg
+import pytest
+import requests
+import yaml
+from jsonschema import Draft202012Validator, RefResolver
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SPEC = yaml.safe_load((ROOT / "openapi" / "openapi.yaml").read_text())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """The running stack: where it listens and how to reach its parts."""
+
+    def __init__(self):
+        self.state = pathlib.Path(tempfile.mkdtemp(prefix="crm-test-")) / "state"
+        self.pg_port = free_port()
+        self.backend_port = free_port()
+        self.tls_port = free_port()
+        self.env = dict(
+            os.environ,
+            CRM_STATE=str(self.state),
+            CRM_PG_PORT=str(self.pg_port),
+            CRM_BACKEND_PORT=str(self.backend_port),
+            CRM_LISTEN=f"127.0.0.1:{self.tls_port}",
+            CRM_BUILD=os.environ.get("CRM_BUILD", "debug"),
+            CRM_DEMO="1",
+            CRM_PG_FSYNC="off",
+        )
+        self.https = f"https://127.0.0.1:{self.tls_port}"
+        self.http = f"http://127.0.0.1:{self.backend_port}"
+        self.ca = str(self.state / "tls" / "ca.crt")
+        self.kore_log = self.state / "log" / "kore.log"
+
+    def run(self, *args, check=True, **kw):
+        return subprocess.run([str(ROOT / ".dev" / "stack"), *args],
+                              env=self.env, check=check, **kw)
+
+    def start(self):
+        self.run("start")
+
+    def stop(self):
+        self.run("stop", check=False)
+
+    def dsn(self, user="postgres", dbname="crm"):
+        return (f"host=127.0.0.1 port={self.pg_port} dbname={dbname} "
+                f"user={user}")
+
+    def sql(self, query, params=None, user="postgres"):
+        with psycopg.connect(self.dsn(user), autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else None
+
+    def log_lines(self):
+        return self.kore_log.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    s = Stack()
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(s.state.parent, ignore_errors=True)
+
+
+# --- the OpenAPI contract, checked on every response ---------------------
+
+def _template_regex(template):
+    return re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$")
+
+
+_PATHS = [(_template_regex(t), t) for t in SPEC["paths"]]
+_RESOLVER = RefResolver.from_schema(SPEC)
+
+
+def _deref(node):
+    while isinstance(node, dict) and "$ref" in node:
+        node = _RESOLVER.resolve(node["$ref"])[1]
+    return node
+
+
+def spec_response(method, path, status):
+    """The response object the spec documents, or None for an unknown path."""
+    for rx, template in _PATHS:
+        if rx.match(path):
+            op = SPEC["paths"][template].get(method.lower())
+            if op is None:
+                return template, None
+            responses = op["responses"]
+            resp = responses.get(str(status)) or responses.get("default")
+            return template, _deref(resp)
+    return None, None
+
+
+def check_contract(resp):
+    """Assert `resp` matches the spec; unknown paths must be problems."""
+    req = resp.request
+    path = requests.utils.urlparse(req.url).path
+    method = "GET" if req.method == "HEAD" else req.method
+    ctype = resp.headers.get("content-type", "").split(";")[0].strip()
+    assert resp.headers.get("x-request-id"), "every response has X-Request-Id"
+    template, documented = spec_response(method, path, resp.status_code)
+    if template is None or documented is None or resp.status_code >= 400:
+        # Unknown paths and methods, and every error, are problems.
+        if resp.status_code >= 400 and req.method != "HEAD":
+            assert ctype == "application/problem+json", resp.text
+            doc = resp.json()
+            schema = SPEC["components"]["schemas"]["Problem"]
+            Draft202012Validator(schema, resolver=_RESOLVER).validate(doc)
+            assert doc["status"] == resp.status_code
+            assert doc["request_id"] == resp.headers["x-request-id"]
+        if template is None or documented is None:
+            return
+    assert documented is not None, f"{method} {path} {resp.status_code} undocumented"
+    content = documented.get("content")
+    if req.method == "HEAD" or resp.status_code == 204:
+        return
+    assert content, f"{method} {template} {resp.status_code} documents no body"
+    assert ctype in content, f"{ctype} not documented for {method} {template}"
+    schema = content[ctype].get("schema")
+    if schema is not None:
+        Draft202012Validator(schema, resolver=_RESOLVER).validate(resp.json())
+
+
+class Client:
+    """requests with the dev CA, and the contract checked on every answer."""
+
+    def __init__(self, base, ca):
+        self.base = base
+        self.ca = ca
+        self.session = requests.Session()
+
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", 10)
+        # Per request: REQUESTS_CA_BUNDLE would override Session.verify.
+        kw.setdefault("verify", self.ca)
+        resp = self.session.request(method, self.base + path, **kw)
+        check_contract(resp)
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+
+@pytest.fixture
+def api(stack):
+    """A client of the public HTTPS endpoint (nginx in front of Kore)."""
+    return Client(stack.https, stack.ca)
+
+
+@pytest.fixture
+def backend(stack):
+    """A client of Kore itself, bypassing nginx."""
+    return Client(stack.http, stack.ca)
+
+
+def log_entries(stack, request_id):
+    """The access-log entries (parsed) that carry `request_id`."""
+    out = []
+    for line in stack.log_lines():
+        if line.startswith("{") and request_id in line:
+            out.append(json.loads(line))
+    return out
