@@ -56,8 +56,10 @@ crm_build() {
 	cmtype=Release
 	[ "$type" = debug ] && cmtype=Debug
 	cmake -S "$CRM_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=$cmtype >/dev/null
-	cmake --build "$dir" -j"$(nproc)" >/dev/null ||
-	    cmake --build "$dir" -j1
+	# Quiet when it works; on failure show why (on stderr: stdout is the
+	# module's path) and stop.
+	cmake --build "$dir" -j"$(nproc)" >/dev/null 2>&1 ||
+	    cmake --build "$dir" -j1 >&2 || die "the $type build failed"
 	printf '%s\n' "$dir/crm.so"
 }
 
@@ -126,14 +128,16 @@ crm_psql_super() {
 	    -h "$CRM_STATE/pg/run" -p "$CRM_PG_PORT" -U postgres -d "$db" "$@"
 }
 
-# The roles and the database: crm_owner owns the schema and runs the
-# migrations; crm_app is what the server logs in as (no ownership, no
-# BYPASSRLS).
+# The roles and the database: crm_owner owns the schema, runs the
+# migrations and owns the SECURITY DEFINER functions that must see across
+# rows before a caller is known (login, binding), hence BYPASSRLS; crm_app
+# is what the server logs in as (owns nothing, no BYPASSRLS).
 crm_db_create() {
 	crm_psql_super postgres <<-'SQL'
-	SELECT 'CREATE ROLE crm_owner LOGIN NOSUPERUSER NOBYPASSRLS'
+	SELECT 'CREATE ROLE crm_owner LOGIN NOSUPERUSER BYPASSRLS'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_owner')
 	\gexec
+	ALTER ROLE crm_owner BYPASSRLS;
 	SELECT 'CREATE ROLE crm_app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_app')
 	\gexec

@@ -10,12 +10,14 @@
 
 #include <kore/kore.h>
 #include <kore/http.h>
+#include <kore/tasks.h>
 
 #include "crm/config.h"
 #include "crm/db.h"
 #include "crm/error.h"
 #include "crm/route.h"
 #include "crm/util.h"
+#include "crm/validate.h"
 
 #define API_BODY_NONE 0x00 /* no request body is read */
 #define API_BODY_JSON 0x01 /* a JSON object, at most json_body_max */
@@ -24,12 +26,31 @@ struct api_ctx;
 
 typedef int (*api_handler)(struct http_request *, struct api_ctx *);
 
+/*
+ * One operation. `scope` is what an API key needs ("users:read"); NULL
+ * makes the route public (probes, login). `query` lists the accepted
+ * query parameters (NULL: the query string is not read); `fields` the
+ * JSON body's fields.
+ */
 struct api_route {
 	int method; /* HTTP_METHOD_* */
 	const char *pattern; /* "/v1/customers/{id}" */
 	const char *operation; /* the OpenAPI operationId */
 	int body; /* API_BODY_* */
+	const char *scope;
+	const struct crm_field *query;
+	const struct crm_field *fields;
 	api_handler handler;
+};
+
+/* What runs in a task thread: scrypt, kept off the event loop. */
+struct api_work {
+	struct kore_task task; /* first: the thread gets this pointer */
+	int started;
+	int verify; /* 1: verify `password` against `encoded` */
+	char password[1025];
+	char encoded[256]; /* in: hash to verify; out: new hash */
+	int ok;
 };
 
 struct api_ctx {
@@ -39,7 +60,19 @@ struct api_ctx {
 	struct crm_db *db;
 	u_int64_t start_ms;
 	int status;
+	int logged;
+	char *principal; /* JSON for crm_bind(); NULL on public routes */
+	char ip[64];
+	json_t *body; /* the parsed, validated JSON body */
+	json_t *query; /* the parsed, validated query parameters */
+	struct api_work *work;
+	int step; /* a handler's own progress across wake-ups */
 };
+
+#define API_RESP_PLAIN 0x00
+#define API_RESP_LOCATION 0x01 /* 201: Location from the body's id */
+#define API_RESP_ETAG 0x02 /* ETag from the body's version */
+#define API_RESP_EMPTY 0x04 /* 204 on success, body dropped */
 
 extern const struct api_route api_routes[];
 extern const size_t api_routes_count;
@@ -47,18 +80,46 @@ extern struct crm_config api_config;
 
 /* router.c */
 int crm_dispatch(struct http_request *);
+
+/* respond.c */
 int api_respond_json(struct http_request *, struct api_ctx *, int, const char *,
     size_t);
 int api_respond_problem(struct http_request *, struct api_ctx *,
     const struct crm_error *);
 int api_respond_error(struct http_request *, struct api_ctx *,
     enum crm_error_kind, const char *);
-int api_db_respond(struct http_request *, struct api_ctx *, int);
+int api_db_respond(struct http_request *, struct api_ctx *, int, int);
+struct crm_db *api_db(struct http_request *, struct api_ctx *, const char *);
+int api_db_param(struct api_ctx *, const char *);
+int api_db_param_json(struct api_ctx *, json_t *);
+
+/* session.c */
+int api_authenticate(struct http_request *, struct api_ctx *);
+int api_auth_login(struct http_request *, struct api_ctx *);
+int api_auth_refresh(struct http_request *, struct api_ctx *);
+int api_auth_logout(struct http_request *, struct api_ctx *);
+
+/* work.c */
+int api_work_start(struct http_request *, struct api_ctx *, int, const char *,
+    const char *);
+int api_work_done(struct http_request *, struct api_ctx *);
 
 /* health.c */
 int api_health_live(struct http_request *, struct api_ctx *);
 int api_health_ready(struct http_request *, struct api_ctx *);
 int api_openapi_get(struct http_request *, struct api_ctx *);
+
+/* users.c */
+int api_me_get(struct http_request *, struct api_ctx *);
+int api_users_list(struct http_request *, struct api_ctx *);
+int api_users_get(struct http_request *, struct api_ctx *);
+int api_users_create(struct http_request *, struct api_ctx *);
+int api_users_update(struct http_request *, struct api_ctx *);
+int api_users_deactivate(struct http_request *, struct api_ctx *);
+int api_keys_create(struct http_request *, struct api_ctx *);
+int api_keys_list(struct http_request *, struct api_ctx *);
+int api_keys_revoke(struct http_request *, struct api_ctx *);
+int api_audit_list(struct http_request *, struct api_ctx *);
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

@@ -30,9 +30,9 @@ int
 api_health_ready(struct http_request *req, struct api_ctx *ctx)
 {
 	if (ctx->db == NULL)
-		ctx->db = crm_db_new(req, SQL_READY);
+		api_db(req, ctx, SQL_READY);
 
-	return (api_db_respond(req, ctx, 200));
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/openapi.json: the contract, exactly as in openapi/. */

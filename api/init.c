@@ -4,6 +4,7 @@
  * registers the database and opens its connections before it accepts
  * a request. Also the seccomp additions the workers need.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include <kore/seccomp.h>
@@ -17,10 +18,16 @@ void kore_worker_configure(void);
 
 /*
  * glibc 2.36 (Debian 12) reaches newfstatat and getdents64 inside libpq
- * and NSS; Kore 4.1's filter lacks them and kills the worker.
+ * and NSS; Kore 4.1's filter lacks them and kills the worker. Task threads
+ * (password hashing) are created with clone3, which Kore does not know:
+ * ENOSYS makes glibc fall back to clone, which Kore's task filter allows;
+ * new threads register with rseq. AddressSanitizer (the debug build)
+ * asks for gettid and sched_getaffinity when a thread starts.
  */
 KORE_SECCOMP_FILTER("crm", KORE_SYSCALL_ALLOW(newfstatat),
-    KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(rseq));
+    KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(rseq),
+    KORE_SYSCALL_DENY(clone3, ENOSYS), KORE_SYSCALL_ALLOW(gettid),
+    KORE_SYSCALL_ALLOW(sched_getaffinity));
 
 static const char *
 env_get(const char *name)

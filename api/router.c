@@ -2,7 +2,8 @@
  * The request pipeline. Kore routes every path to crm_dispatch(), which
  * gives each request an id, finds its route in api_routes[] (so unknown
  * paths and methods get RFC 9457 problems instead of Kore's empty error
- * pages), enforces the body limit and media type, calls the handler, and
+ * pages), enforces the body limit, authenticates the caller, reads and
+ * checks the query string and the JSON body, then calls the handler; and
  * writes one JSON access-log line when the request is freed.
  */
 #include <sys/socket.h>
@@ -19,14 +20,14 @@
 #include "api.h"
 #include "crm/accesslog.h"
 #include "crm/json.h"
-#include "crm/problem.h"
 
 static struct api_ctx *ctx_new(struct http_request *);
 static void ctx_free(struct http_request *);
 static int route_find(struct http_request *, struct api_ctx *);
 static void allow_append(char *, size_t, const char *);
 static void remote_address(struct http_request *, char *, size_t);
-static int media_check(struct http_request *, struct api_ctx *);
+static int query_read(struct http_request *, struct api_ctx *);
+static int body_read(struct http_request *, struct api_ctx *);
 
 /*
  * The only Kore handler. Runs once per request and again every time Kore
@@ -48,108 +49,12 @@ crm_dispatch(struct http_request *req)
 		    "The request body exceeds the limit for this route."));
 	if (!route_find(req, ctx))
 		return (KORE_RESULT_OK);
-	if (!media_check(req, ctx))
+	if (ctx->route->scope != NULL && !api_authenticate(req, ctx))
+		return (KORE_RESULT_OK);
+	if (!query_read(req, ctx) || !body_read(req, ctx))
 		return (KORE_RESULT_OK);
 
 	return (ctx->route->handler(req, ctx));
-}
-
-/*
- * Send `body` (JSON text of `len` bytes) with `status`. HEAD gets the
- * headers only (Kore leaves the body out).
- */
-int
-api_respond_json(struct http_request *req, struct api_ctx *ctx, int status,
-    const char *body, size_t len)
-{
-	ctx->status = status;
-	http_response_header(req, "content-type",
-	    "application/json; charset=utf-8");
-	http_response(req, status, body, len);
-
-	return (KORE_RESULT_OK);
-}
-
-/*
- * Send `err` as an application/problem+json response, with Retry-After
- * when it has one. The handler returns what this returns.
- */
-int
-api_respond_problem(struct http_request *req, struct api_ctx *ctx,
-    const struct crm_error *err)
-{
-	char *doc, secs[16];
-	size_t len;
-	int status;
-
-	status = crm_error_status(err->kind);
-	ctx->status = status;
-
-	if (err->retry_after > 0) {
-		(void)snprintf(secs, sizeof(secs), "%d", err->retry_after);
-		http_response_header(req, "retry-after", secs);
-	}
-
-	doc = crm_problem_render(err, req->path, ctx->request_id, &len);
-	if (doc == NULL) {
-		http_response(req, 500, NULL, 0);
-		return (KORE_RESULT_OK);
-	}
-
-	http_response_header(req, "content-type",
-	    "application/problem+json; charset=utf-8");
-	http_response(req, status, doc, len);
-	free(doc);
-
-	return (KORE_RESULT_OK);
-}
-
-/* Shorthand: a problem of `kind` with `detail` (NULL: the title). */
-int
-api_respond_error(struct http_request *req, struct api_ctx *ctx,
-    enum crm_error_kind kind, const char *detail)
-{
-	struct crm_error err;
-	int r;
-
-	crm_error_init(&err);
-	crm_error_set(&err, kind, "%s", detail != NULL ? detail : "");
-	if (kind == CRM_ERR_UNAVAILABLE)
-		err.retry_after = 1;
-	r = api_respond_problem(req, ctx, &err);
-	crm_error_cleanup(&err);
-
-	return (r);
-}
-
-/*
- * Run the handler's query (ctx->db) to its end and answer with the JSON
- * PostgreSQL built: `status` on a row, 404 on none, a problem on error.
- * Returns KORE_RESULT_RETRY while the query waits.
- */
-int
-api_db_respond(struct http_request *req, struct api_ctx *ctx, int status)
-{
-	const struct crm_error *err;
-	const char *value;
-	size_t len;
-
-	if (crm_db_run(ctx->db) == CRM_DB_PENDING)
-		return (KORE_RESULT_RETRY);
-
-	err = crm_db_error(ctx->db);
-	if (err->kind != CRM_ERR_NONE) {
-		kore_log(LOG_WARNING, "request %s: %s: %s", ctx->request_id,
-		    err->sqlstate[0] != '\0' ? err->sqlstate : "connection",
-		    crm_db_detail(ctx->db));
-		return (api_respond_problem(req, ctx, err));
-	}
-
-	if ((value = crm_db_value(ctx->db, &len)) == NULL)
-		return (api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
-		    "The resource does not exist."));
-
-	return (api_respond_json(req, ctx, status, value, len));
 }
 
 /* Allocate the request's context, with its id, and hook the access log. */
@@ -161,6 +66,7 @@ ctx_new(struct http_request *req)
 
 	ctx = kore_calloc(1, sizeof(*ctx));
 	ctx->start_ms = kore_time_ms();
+	remote_address(req, ctx->ip, sizeof(ctx->ip));
 
 	/* The proxy in front (or a client) may pass its own id on. */
 	if (http_request_header(req, "x-request-id", &hdr) &&
@@ -180,43 +86,65 @@ ctx_new(struct http_request *req)
 	return (ctx);
 }
 
-/* Kore's onfree hook: log the request, release its query and context. */
+/*
+ * Kore's onfree hook: log the request once, then release its statement
+ * and context. Kore calls it again later while a task still runs (the
+ * thread writes into ctx->work), so the context outlives the task.
+ */
 static void
 ctx_free(struct http_request *req)
 {
 	struct crm_access a;
 	struct api_ctx *ctx;
 	struct timespec ts;
-	char *line, remote[INET6_ADDRSTRLEN];
+	char *line;
 	const char *agent;
 	size_t len;
 
 	if ((ctx = req->hdlr_extra) == NULL)
 		return;
 
-	remote_address(req, remote, sizeof(remote));
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	agent = NULL;
-	(void)http_request_header(req, "user-agent", &agent);
+	if (!ctx->logged) {
+		ctx->logged = 1;
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		agent = NULL;
+		(void)http_request_header(req, "user-agent", &agent);
 
-	memset(&a, 0, sizeof(a));
-	a.request_id = ctx->request_id;
-	a.method = http_method_text(req->method);
-	a.path = req->path;
-	a.route = ctx->route != NULL ? ctx->route->operation : NULL;
-	a.remote = remote;
-	a.user_agent = agent;
-	a.status = ctx->status != 0 ? ctx->status : req->status;
-	a.duration_ms = (double)(kore_time_ms() - ctx->start_ms);
-	a.time_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		memset(&a, 0, sizeof(a));
+		a.request_id = ctx->request_id;
+		a.method = http_method_text(req->method);
+		a.path = req->path;
+		a.route = ctx->route != NULL ? ctx->route->operation : NULL;
+		a.remote = ctx->ip;
+		a.user_agent = agent;
+		a.status = ctx->status != 0 ? ctx->status : req->status;
+		a.duration_ms = (double)(kore_time_ms() - ctx->start_ms);
+		a.time_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
-	if ((line = crm_accesslog_line(&a, &len)) != NULL) {
-		/* One write(2) per line keeps lines of workers whole. */
-		(void)write(STDOUT_FILENO, line, len);
-		free(line);
+		if ((line = crm_accesslog_line(&a, &len)) != NULL) {
+			/* One write(2) per line keeps workers' lines whole. */
+			(void)write(STDOUT_FILENO, line, len);
+			free(line);
+		}
+	}
+
+	if (ctx->work != NULL && ctx->work->started) {
+		if (!kore_task_finished(&ctx->work->task))
+			return;
+		/* Kore destroys it itself when the client left first. */
+		if (ctx->work->task.req != NULL)
+			kore_task_destroy(&ctx->work->task);
 	}
 
 	crm_db_free(ctx->db);
+	json_decref(ctx->body);
+	json_decref(ctx->query);
+	kore_free(ctx->principal);
+	if (ctx->work != NULL) {
+		explicit_bzero(ctx->work->password,
+		    sizeof(ctx->work->password));
+		kore_free(ctx->work);
+	}
 	kore_free(ctx);
 	req->hdlr_extra = NULL;
 }
@@ -284,13 +212,43 @@ allow_append(char *allow, size_t size, const char *method)
 }
 
 /*
- * Refuse bodies that are not JSON where JSON is expected (415). Returns 1
- * when the request may go on.
+ * Parse the query string against the route's parameter list into
+ * ctx->query. Routes without a list ignore the query string (probes).
  */
 static int
-media_check(struct http_request *req, struct api_ctx *ctx)
+query_read(struct http_request *req, struct api_ctx *ctx)
 {
+	struct crm_error err;
+
+	if (ctx->route->query == NULL)
+		return (1);
+
+	crm_error_init(&err);
+	if (!crm_qs_parse(req->query_string, ctx->route->query, &ctx->query,
+		&err)) {
+		api_respond_problem(req, ctx, &err);
+		crm_error_cleanup(&err);
+		return (0);
+	}
+
+	return (1);
+}
+
+/*
+ * For routes that take a JSON body: check the media type (415), read the
+ * whole body (from memory or Kore's disk offload), parse it strictly (400)
+ * and validate it against the route's fields (422, every field listed).
+ * PATCH bodies are merge patches: required fields may be absent.
+ */
+static int
+body_read(struct http_request *req, struct api_ctx *ctx)
+{
+	struct crm_error err;
 	const char *ctype;
+	char *buf;
+	size_t len, size;
+	ssize_t n;
+	int ok;
 
 	if (ctx->route->body != API_BODY_JSON)
 		return (1);
@@ -303,7 +261,33 @@ media_check(struct http_request *req, struct api_ctx *ctx)
 		return (0);
 	}
 
-	return (1);
+	size = req->content_length;
+	buf = kore_malloc(size + 1);
+	len = 0;
+	for (;;) {
+		n = http_body_read(req, buf + len, size - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size)
+			break;
+	}
+
+	crm_error_init(&err);
+	ok = (n >= 0 && crm_json_parse_object(buf, len, &ctx->body, &err));
+	if (n < 0)
+		crm_error_set(&err, CRM_ERR_BAD_REQUEST,
+		    "The request body could not be read.");
+	kore_free(buf);
+
+	if (ok && ctx->route->fields != NULL)
+		ok = crm_validate_object(ctx->body, ctx->route->fields,
+		    req->method == HTTP_METHOD_PATCH, &err);
+	if (!ok)
+		api_respond_problem(req, ctx, &err);
+	crm_error_cleanup(&err);
+
+	return (ok);
 }
 
 /* The client's address: X-Real-IP from the local proxy, else the peer. */

@@ -1,17 +1,133 @@
 /*
- * The route table: every operation of the API, in the order it is matched.
- * tests/api/test_openapi.py checks that this table and openapi/openapi.yaml
- * list the same operations (GET /v1/openapi.json is served from the spec,
- * and the test reads this file's rows).
+ * The route table: every operation of the API, in the order it is matched,
+ * with what an API key needs to call it (scope; NULL: public), the query
+ * parameters and body fields it accepts. tests/api/test_openapi.py checks
+ * that this table and openapi/openapi.yaml list the same operations.
  */
 #include "api.h"
 
+#define END \
+	{ \
+		NULL, 0, 0, 0, 0, NULL \
+	}
+
+static const char *const roles[] = {"admin", "executive", "sales_manager",
+    "sales_rep", "marketing", "service", "integration", NULL};
+
+/* What API keys may be granted: read or write per module. */
+static const char *const scopes[] = {"customers:read", "customers:write",
+    "contacts:read", "contacts:write", "leads:read", "leads:write",
+    "opportunities:read", "opportunities:write", "activities:read",
+    "activities:write", "tasks:read", "tasks:write", "products:read",
+    "products:write", "quotes:read", "quotes:write", "contracts:read",
+    "contracts:write", "orders:read", "orders:write", "users:read",
+    "reports:read", NULL};
+
+static const struct crm_field login_body[] = {
+    {"email", CRM_T_TEXT, CRM_F_REQUIRED, 1, 254, NULL},
+    {"password", CRM_T_PASSWORD, CRM_F_REQUIRED, 1, 1024, NULL},
+    END,
+};
+
+static const struct crm_field refresh_body[] = {
+    {"refresh_token", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    END,
+};
+
+static const struct crm_field no_params[] = {END};
+
+static const struct crm_field users_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"role", CRM_T_ENUM, 0, 0, 0, roles},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"manager_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field user_create[] = {
+    {"email", CRM_T_EMAIL, CRM_F_REQUIRED, 0, 0, NULL},
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"role", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, roles},
+    {"password", CRM_T_PASSWORD, CRM_F_REQUIRED, 10, 1024, NULL},
+    {"manager_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field user_update[] = {
+    {"name", CRM_T_TEXT, 0, 1, 200, NULL},
+    {"role", CRM_T_ENUM, 0, 0, 0, roles},
+    {"password", CRM_T_PASSWORD, 0, 10, 1024, NULL},
+    {"manager_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field key_create[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"scopes", CRM_T_ENUM_ARRAY, CRM_F_REQUIRED, 0, 0, scopes},
+    {"user_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"expires_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field audit_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"entity", CRM_T_TEXT, 0, 1, 64, NULL},
+    {"entity_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"actor_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"action", CRM_T_TEXT, 0, 1, 64, NULL},
+    {"since", CRM_T_TIME, 0, 0, 0, NULL},
+    {"until", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
+
+/* Scope no API key can hold: the route needs a person's access token. */
+#define PEOPLE_ONLY "admin:people-only"
+
+#define GET HTTP_METHOD_GET
+#define POST HTTP_METHOD_POST
+#define PATCH HTTP_METHOD_PATCH
+#define DELETE HTTP_METHOD_DELETE
+#define JSON API_BODY_JSON
+#define NONE API_BODY_NONE
+
 const struct api_route api_routes[] = {
-    {HTTP_METHOD_GET, "/healthz", "getHealth", API_BODY_NONE, api_health_live},
-    {HTTP_METHOD_GET, "/readyz", "getReadiness", API_BODY_NONE,
-	api_health_ready},
-    {HTTP_METHOD_GET, "/v1/openapi.json", "getOpenApi", API_BODY_NONE,
+    {GET, "/healthz", "getHealth", NONE, NULL, NULL, NULL, api_health_live},
+    {GET, "/readyz", "getReadiness", NONE, NULL, NULL, NULL, api_health_ready},
+    {GET, "/v1/openapi.json", "getOpenApi", NONE, NULL, NULL, NULL,
 	api_openapi_get},
+
+    {POST, "/v1/auth/login", "login", JSON, NULL, no_params, login_body,
+	api_auth_login},
+    {POST, "/v1/auth/refresh", "refreshToken", JSON, NULL, no_params,
+	refresh_body, api_auth_refresh},
+    {POST, "/v1/auth/logout", "logout", JSON, NULL, no_params, refresh_body,
+	api_auth_logout},
+
+    {GET, "/v1/me", "getMe", NONE, "users:read", no_params, NULL, api_me_get},
+    {GET, "/v1/users", "listUsers", NONE, "users:read", users_query, NULL,
+	api_users_list},
+    {POST, "/v1/users", "createUser", JSON, PEOPLE_ONLY, no_params, user_create,
+	api_users_create},
+    {GET, "/v1/users/{id}", "getUser", NONE, "users:read", no_params, NULL,
+	api_users_get},
+    {PATCH, "/v1/users/{id}", "updateUser", JSON, PEOPLE_ONLY, no_params,
+	user_update, api_users_update},
+    {DELETE, "/v1/users/{id}", "deactivateUser", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_users_deactivate},
+
+    {GET, "/v1/api-keys", "listApiKeys", NONE, PEOPLE_ONLY, no_params, NULL,
+	api_keys_list},
+    {POST, "/v1/api-keys", "createApiKey", JSON, PEOPLE_ONLY, no_params,
+	key_create, api_keys_create},
+    {DELETE, "/v1/api-keys/{id}", "revokeApiKey", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_keys_revoke},
+
+    {GET, "/v1/audit", "listAudit", NONE, PEOPLE_ONLY, audit_query, NULL,
+	api_audit_list},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -6,6 +6,7 @@
  *   CRM_ENV            development (default) | production
  *   CRM_DATABASE_URL   libpq connection string or URI
  *   CRM_JWT_SECRET     HS256 secret, at least 32 bytes
+ *   CRM_JWT_TTL        access token lifetime in seconds (900)
  *   CRM_DB_POOL        connections opened per worker at start (1-64)
  *   CRM_JSON_BODY_MAX  largest JSON request body in bytes
  *   CRM_DEMO           1 when demo data is loaded (prints demo logins)
@@ -70,6 +71,11 @@ crm_config_load(struct crm_config *cfg, crm_getenv_fn get,
 	if (!copy_value(cfg->jwt_secret, sizeof(cfg->jwt_secret),
 		"CRM_JWT_SECRET", v, err))
 		return (CRM_ERROR);
+
+	if (!parse_long("CRM_JWT_TTL", get("CRM_JWT_TTL"), 900, 60, 86400, &n,
+		err))
+		return (CRM_ERROR);
+	cfg->jwt_ttl = (int)n;
 
 	if (!parse_long("CRM_DB_POOL", get("CRM_DB_POOL"), 8, 1, 64, &n, err))
 		return (CRM_ERROR);

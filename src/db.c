@@ -393,15 +393,19 @@ conn_ready(struct crm_db *db)
 static void
 set_failure(struct crm_db *db, const char *message)
 {
-	const char *state;
+	const char *state, *primary;
 
 	if (db->err.kind != CRM_ERR_NONE)
 		return;
 
 	state = NULL;
-	if (db->sql.result != NULL)
+	primary = NULL;
+	if (db->sql.result != NULL) {
 		state = PQresultErrorField(db->sql.result, PG_DIAG_SQLSTATE);
-	crm_error_from_sqlstate(&db->err, state);
+		primary =
+		    PQresultErrorField(db->sql.result, PG_DIAG_MESSAGE_PRIMARY);
+	}
+	crm_error_from_pg(&db->err, state, primary);
 
 	kore_free(db->detail);
 	db->detail = kore_strdup(

@@ -3,6 +3,7 @@
  * and the one place SQLSTATEs become error kinds.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,6 +118,44 @@ crm_error_title(enum crm_error_kind kind)
 	if (kind < 0 || kind >= CRM_ERR_KIND_MAX)
 		kind = CRM_ERR_INTERNAL;
 	return (kinds[kind].title);
+}
+
+/* The error kind whose HTTP status is `status`, or CRM_ERR_INTERNAL. */
+static enum crm_error_kind
+kind_of_status(int status)
+{
+	int k;
+
+	for (k = CRM_ERR_BAD_REQUEST; k < CRM_ERR_KIND_MAX; k++) {
+		if (kinds[k].status == status)
+			return ((enum crm_error_kind)k);
+	}
+
+	return (CRM_ERR_INTERNAL);
+}
+
+/*
+ * Map a failed statement to an error: the API's own errors, raised in SQL
+ * with SQLSTATE CRnnn (see crm_raise in sql/0002_access.sql), become HTTP
+ * nnn with their message as the detail; every other state goes through
+ * crm_error_from_sqlstate().
+ */
+void
+crm_error_from_pg(struct crm_error *err, const char *state, const char *message)
+{
+	int status;
+
+	if (state != NULL && state[0] == 'C' && state[1] == 'R' &&
+	    strlen(state) == 5) {
+		(void)snprintf(err->sqlstate, sizeof(err->sqlstate), "%s",
+		    state);
+		status = atoi(state + 2);
+		crm_error_set(err, kind_of_status(status), "%s",
+		    message != NULL ? message : "");
+		return;
+	}
+
+	crm_error_from_sqlstate(err, state);
 }
 
 /*

@@ -11,12 +11,15 @@
 
 #define CRM_DEV_JWT_SECRET "dev-only-insecure-jwt-secret-change-me-0123456789"
 #define CRM_JWT_SECRET_MIN 32
+#define CRM_JWT_ISSUER "crm-api"
+#define CRM_JWT_AUDIENCE "crm-api"
 #define CRM_DEFAULT_DB_URL "host=127.0.0.1 port=5433 dbname=crm user=crm_app"
 
 struct crm_config {
 	int production;
 	char database_url[1024];
 	char jwt_secret[512];
+	int jwt_ttl; /* access token lifetime, seconds */
 	int db_pool; /* connections opened per worker */
 	size_t json_body_max; /* bytes accepted on JSON routes */
 	int demo; /* demo mode: demo data is loaded */

@@ -26,6 +26,19 @@ import yaml
 from jsonschema import Draft202012Validator, RefResolver
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEST_JWT_SECRET = "test-secret-" + os.urandom(16).hex()
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_ORG = "00000000-0000-4000-8000-000000000001"
+DEMO = {
+    "admin": ("admin@example.com", "00000000-0000-4000-8000-000000000101"),
+    "ceo": ("ceo@example.com", "00000000-0000-4000-8000-000000000102"),
+    "manager": ("manager@example.com", "00000000-0000-4000-8000-000000000103"),
+    "rep1": ("rep1@example.com", "00000000-0000-4000-8000-000000000104"),
+    "rep2": ("rep2@example.com", "00000000-0000-4000-8000-000000000105"),
+    "marketing": ("marketing@example.com",
+                  "00000000-0000-4000-8000-000000000106"),
+    "service": ("service@example.com", "00000000-0000-4000-8000-000000000107"),
+}
 SPEC = yaml.safe_load((ROOT / "openapi" / "openapi.yaml").read_text())
 
 
@@ -52,6 +65,7 @@ class Stack:
             CRM_BUILD=os.environ.get("CRM_BUILD", "debug"),
             CRM_DEMO="1",
             CRM_PG_FSYNC="off",
+            CRM_JWT_SECRET=TEST_JWT_SECRET,
         )
         self.https = f"https://127.0.0.1:{self.tls_port}"
         self.http = f"http://127.0.0.1:{self.backend_port}"
@@ -170,6 +184,12 @@ class Client:
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
 
@@ -193,3 +213,56 @@ def log_entries(stack, request_id):
         if line.startswith("{") and request_id in line:
             out.append(json.loads(line))
     return out
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def login(client, email, password=DEMO_PASSWORD, **kw):
+    return client.post("/v1/auth/login",
+                       json={"email": email, "password": password}, **kw)
+
+
+@pytest.fixture(scope="session")
+def tokens(stack):
+    """An access token for every demo user, by short name."""
+    client = Client(stack.https, stack.ca)
+    out = {}
+    for short, (email, _) in DEMO.items():
+        r = login(client, email)
+        assert r.status_code == 200, r.text
+        out[short] = r.json()["access_token"]
+    return out
+
+
+def crm_admin(stack, *args, password="org2-password-1"):
+    """Run the command-line admin tool against the test cluster."""
+    env = dict(stack.env, CRM_ADMIN_PASSWORD=password,
+               CRM_ADMIN_DATABASE_URL=stack.dsn("crm_owner"),
+               ASAN_OPTIONS="detect_leaks=1")
+    tool = ROOT / "build" / stack.env["CRM_BUILD"] / "crm-admin"
+    return subprocess.run([str(tool), *args], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def org2(stack):
+    """A second organisation: its admin and one rep, with tokens."""
+    r = crm_admin(stack, "create-org", "--name", "杭州第二测试有限公司",
+                  "--admin-email", "admin@org2.example",
+                  "--admin-name", "二号管理员")
+    assert r.returncode == 0, r.stderr
+    ids = json.loads(r.stdout)
+    client = Client(stack.https, stack.ca)
+    admin = login(client, "admin@org2.example", "org2-password-1").json()
+    rep = client.post("/v1/users", headers=bearer(admin["access_token"]),
+                      json={"email": "rep@org2.example", "name": "钱七",
+                            "role": "sales_rep",
+                            "password": "org2-rep-password"})
+    assert rep.status_code == 201, rep.text
+    rep_token = login(client, "rep@org2.example",
+                      "org2-rep-password").json()["access_token"]
+    return {"org": ids["organization_id"], "admin_id": ids["admin_id"],
+            "admin": admin["access_token"], "rep_id": rep.json()["id"],
+            "rep": rep_token}

@@ -72,7 +72,8 @@ def test_edited_migration_is_refused(stack, scratch):
 
 
 def test_demo_data_loaded(stack):
-    roles = stack.sql("SELECT role, count(*) FROM users GROUP BY 1 ORDER BY 1")
+    roles = stack.sql("SELECT role, count(*) FROM users WHERE id::text LIKE "
+                      "'00000000-0000-4000-8000-0000000001%' GROUP BY 1")
     assert dict(roles) == {"admin": 1, "executive": 1, "marketing": 1,
                            "sales_manager": 1, "sales_rep": 2, "service": 1}
     reps = stack.sql("SELECT r.email FROM users r JOIN users m "

@@ -4,7 +4,7 @@ import re
 from conftest import ROOT, SPEC
 
 ROUTE_ROW = re.compile(
-    r'\{\s*HTTP_METHOD_(\w+),\s*"([^"]+)",\s*"([^"]+)"', re.S)
+    r'\{\s*(GET|POST|PUT|PATCH|DELETE),\s*"([^"]+)",\s*"([^"]+)"', re.S)
 
 
 def route_table():
@@ -36,4 +36,5 @@ def test_every_spec_operation_is_routed():
 def test_every_operation_documents_problems():
     for path, item in SPEC["paths"].items():
         for method, op in item.items():
-            assert "default" in op["responses"], (method, path)
+            if method in ("get", "post", "put", "patch", "delete"):
+                assert "default" in op["responses"], (method, path)

@@ -1,7 +1,14 @@
-"""Runs last: the server under test logged no sanitizer report."""
+"""Runs last: the server under test logged no sanitizer report, and no
+worker died (seccomp kills are silent to clients but logged by Kore)."""
 
 
 def test_no_sanitizer_reports(stack):
     text = "\n".join(stack.log_lines())
     for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+        assert marker not in text, f"{marker} in kore.log"
+
+
+def test_no_worker_died(stack):
+    text = "\n".join(stack.log_lines())
+    for marker in ("sandbox violation", "exited with status", "gone"):
         assert marker not in text, f"{marker} in kore.log"

@@ -87,6 +87,22 @@ main(void)
 	crm_error_from_sqlstate(&err, "22P02");
 	CHECK(crm_error_status(err.kind) == 422);
 
+	/* The API's own errors raised in SQL: CRnnn, message shown. */
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "CR412", "The user changed.");
+	CHECK(crm_error_status(err.kind) == 412);
+	CHECK_STR(err.detail, "The user changed.");
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "CR401", "The credentials are invalid.");
+	CHECK(err.kind == CRM_ERR_UNAUTHORIZED);
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "CR999", "odd");
+	CHECK(crm_error_status(err.kind) == 500);
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "23505", "duplicate key value (email)=(x)");
+	CHECK(crm_error_status(err.kind) == 409);
+	CHECK(strstr(err.detail, "email") == NULL);
+
 	CHECK(crm_error_status((enum crm_error_kind)999) == 500);
 	CHECK(crm_error_status(CRM_ERR_TOO_LARGE) == 413);
 	CHECK(crm_error_status(CRM_ERR_METHOD_NOT_ALLOWED) == 405);

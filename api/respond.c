@@ -1,0 +1,190 @@
+/*
+ * Responses: JSON bodies, RFC 9457 problems, and the common end of every
+ * database-backed handler (api_db_respond), which answers with the JSON
+ * text PostgreSQL built.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "crm/problem.h"
+
+/*
+ * Send `body` (JSON text of `len` bytes) with `status`. HEAD gets the
+ * headers only (Kore leaves the body out).
+ */
+int
+api_respond_json(struct http_request *req, struct api_ctx *ctx, int status,
+    const char *body, size_t len)
+{
+	ctx->status = status;
+	http_response_header(req, "content-type",
+	    "application/json; charset=utf-8");
+	http_response(req, status, body, len);
+
+	return (KORE_RESULT_OK);
+}
+
+/*
+ * Send `err` as an application/problem+json response, with Retry-After
+ * when it has one and a Bearer challenge on 401. The handler returns what
+ * this returns.
+ */
+int
+api_respond_problem(struct http_request *req, struct api_ctx *ctx,
+    const struct crm_error *err)
+{
+	char *doc, secs[16];
+	size_t len;
+	int status;
+
+	status = crm_error_status(err->kind);
+	ctx->status = status;
+
+	if (err->retry_after > 0) {
+		(void)snprintf(secs, sizeof(secs), "%d", err->retry_after);
+		http_response_header(req, "retry-after", secs);
+	}
+	if (err->kind == CRM_ERR_UNAUTHORIZED)
+		http_response_header(req, "www-authenticate",
+		    "Bearer realm=\"crm\"");
+
+	doc = crm_problem_render(err, req->path, ctx->request_id, &len);
+	if (doc == NULL) {
+		http_response(req, 500, NULL, 0);
+		return (KORE_RESULT_OK);
+	}
+
+	http_response_header(req, "content-type",
+	    "application/problem+json; charset=utf-8");
+	http_response(req, status, doc, len);
+	free(doc);
+
+	return (KORE_RESULT_OK);
+}
+
+/* Shorthand: a problem of `kind` with `detail` (NULL: the title). */
+int
+api_respond_error(struct http_request *req, struct api_ctx *ctx,
+    enum crm_error_kind kind, const char *detail)
+{
+	struct crm_error err;
+	int r;
+
+	crm_error_init(&err);
+	crm_error_set(&err, kind, "%s", detail != NULL ? detail : "");
+	if (kind == CRM_ERR_UNAVAILABLE)
+		err.retry_after = 1;
+	r = api_respond_problem(req, ctx, &err);
+	crm_error_cleanup(&err);
+
+	return (r);
+}
+
+/*
+ * Start the request's statement `sql`; on authenticated routes the
+ * caller's principal is its $1 (every api_* function binds it first).
+ */
+struct crm_db *
+api_db(struct http_request *req, struct api_ctx *ctx, const char *sql)
+{
+	ctx->db = crm_db_new(req, sql);
+	if (ctx->principal != NULL)
+		(void)api_db_param(ctx, ctx->principal);
+
+	return (ctx->db);
+}
+
+/* Add a text parameter (NULL: SQL NULL) to the request's statement. */
+int
+api_db_param(struct api_ctx *ctx, const char *value)
+{
+	return (
+	    crm_db_param(ctx->db, value, value != NULL ? strlen(value) : 0));
+}
+
+/* Add a JSON value (NULL: an empty object) as a jsonb parameter. */
+int
+api_db_param_json(struct api_ctx *ctx, json_t *value)
+{
+	char *text;
+	int r;
+
+	if (value == NULL)
+		return (api_db_param(ctx, "{}"));
+	if ((text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return (CRM_ERROR);
+	r = api_db_param(ctx, text);
+	free(text);
+
+	return (r);
+}
+
+/* Set Location (`flags` LOCATION) and ETag (ETAG) from a JSON body. */
+static void
+resource_headers(struct http_request *req, const char *body, size_t len,
+    int flags)
+{
+	json_t *doc, *v;
+	char buf[256];
+
+	if ((doc = json_loadb(body, len, 0, NULL)) == NULL)
+		return;
+	v = json_object_get(doc, "id");
+	if ((flags & API_RESP_LOCATION) && json_is_string(v)) {
+		(void)snprintf(buf, sizeof(buf), "%s/%s", req->path,
+		    json_string_value(v));
+		http_response_header(req, "location", buf);
+	}
+	v = json_object_get(doc, "version");
+	if ((flags & API_RESP_ETAG) && json_is_integer(v)) {
+		(void)snprintf(buf, sizeof(buf), "\"%lld\"",
+		    (long long)json_integer_value(v));
+		http_response_header(req, "etag", buf);
+	}
+	json_decref(doc);
+}
+
+/*
+ * Run the handler's statement (ctx->db) to its end and answer with the
+ * JSON PostgreSQL built: `status` on a value, 404 on NULL or no row, a
+ * problem on error. `flags` (API_RESP_*) add Location, ETag, or turn the
+ * success into 204. Returns KORE_RESULT_RETRY while the statement waits.
+ */
+int
+api_db_respond(struct http_request *req, struct api_ctx *ctx, int status,
+    int flags)
+{
+	const struct crm_error *err;
+	const char *value;
+	size_t len;
+
+	if (crm_db_run(ctx->db) == CRM_DB_PENDING)
+		return (KORE_RESULT_RETRY);
+
+	err = crm_db_error(ctx->db);
+	if (err->kind != CRM_ERR_NONE) {
+		if (err->kind >= CRM_ERR_INTERNAL || err->sqlstate[0] != 'C')
+			kore_log(LOG_WARNING, "request %s: %s: %s",
+			    ctx->request_id,
+			    err->sqlstate[0] != '\0' ? err->sqlstate
+						     : "connection",
+			    crm_db_detail(ctx->db));
+		return (api_respond_problem(req, ctx, err));
+	}
+
+	if ((value = crm_db_value(ctx->db, &len)) == NULL)
+		return (api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
+		    "The resource does not exist."));
+
+	if (flags & API_RESP_EMPTY) {
+		ctx->status = 204;
+		http_response(req, 204, NULL, 0);
+		return (KORE_RESULT_OK);
+	}
+	if (flags & (API_RESP_LOCATION | API_RESP_ETAG))
+		resource_headers(req, value, len, flags);
+
+	return (api_respond_json(req, ctx, status, value, len));
+}

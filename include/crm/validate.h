@@ -1,0 +1,47 @@
+/*
+ * Declarative validation of request input: JSON bodies against a field
+ * list, and query strings against a parameter list. Every problem is
+ * collected (field, code, message), not just the first, and unknown names
+ * are errors, so a typo never passes silently.
+ */
+#ifndef CRM_VALIDATE_H
+#define CRM_VALIDATE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "crm/error.h"
+
+enum crm_type {
+	CRM_T_TEXT, /* a string of min..max characters */
+	CRM_T_EMAIL, /* a plausible address, <= 254 bytes */
+	CRM_T_ENUM, /* one of `values` */
+	CRM_T_UUID, /* a canonical UUID */
+	CRM_T_BOOL,
+	CRM_T_INT, /* integer in min..max */
+	CRM_T_PASSWORD, /* min..max characters */
+	CRM_T_ENUM_ARRAY, /* non-empty array of distinct `values` */
+	CRM_T_TIME, /* RFC 3339 date-time with offset */
+	CRM_T_CURSOR, /* an opaque list cursor */
+};
+
+#define CRM_F_REQUIRED 0x01
+#define CRM_F_NULLABLE 0x02
+
+struct crm_field {
+	const char *name;
+	enum crm_type type;
+	int flags;
+	long long min;
+	long long max;
+	const char *const *values; /* NULL-terminated, for enums */
+};
+
+int crm_validate_object(json_t *, const struct crm_field *, int,
+    struct crm_error *) CRM_MUSTCHECK;
+int crm_qs_parse(const char *, const struct crm_field *, json_t **,
+    struct crm_error *) CRM_MUSTCHECK;
+int crm_uuid_valid(const char *);
+
+#endif
