@@ -214,6 +214,7 @@ crm_render() {
 		crm_grant_traverse www-data "$CRM_STATE/nginx"
 	fi
 	sed -e "s|@MODULE@|$so|g" \
+	    -e "s|@BACKEND_HOST@|127.0.0.1|g" \
 	    -e "s|@BACKEND_PORT@|$CRM_BACKEND_PORT|g" \
 	    -e "s|@WORKERS@|$CRM_WORKERS|g" \
 	    -e "s|@DB_POOL@|${CRM_DB_POOL:-8}|g" \
@@ -225,6 +226,7 @@ crm_render() {
 	    -e "s|@USER_LINE@|$user_line|g" \
 	    -e "s|@TLS_HOST@|$tls_host|g" \
 	    -e "s|@TLS_PORT@|$tls_port|g" \
+	    -e "s|@BACKEND_HOST@|127.0.0.1|g" \
 	    -e "s|@BACKEND_PORT@|$CRM_BACKEND_PORT|g" \
 	    -e "s|@CERT@|${CRM_TLS_CERT:-$CRM_STATE/tls/server.crt}|g" \
 	    -e "s|@KEY@|${CRM_TLS_KEY:-$CRM_STATE/tls/server.key}|g" \

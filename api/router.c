@@ -290,7 +290,10 @@ body_read(struct http_request *req, struct api_ctx *ctx)
 	return (ok);
 }
 
-/* The client's address: X-Real-IP from the local proxy, else the peer. */
+/*
+ * The client's address: X-Real-IP from the proxy in front (a loopback
+ * peer, or any peer with CRM_TRUST_PROXY=1), else the peer's own.
+ */
 static void
 remote_address(struct http_request *req, char *out, size_t size)
 {
@@ -301,14 +304,15 @@ remote_address(struct http_request *req, char *out, size_t size)
 	if ((c = req->owner) == NULL)
 		return;
 
-	if (c->family == AF_INET) {
+	if (c->family == AF_INET)
 		(void)inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, out, size);
-		if (c->addr.ipv4.sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
-		    http_request_header(req, "x-real-ip", &hdr) &&
-		    strlen(hdr) < size &&
-		    strspn(hdr, "0123456789abcdefABCDEF.:") == strlen(hdr))
-			(void)kore_strlcpy(out, hdr, size);
-	} else if (c->family == AF_INET6) {
+	else if (c->family == AF_INET6)
 		(void)inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, out, size);
-	}
+
+	/* The proxy in front says who the client is; only it is believed. */
+	if ((api_config.trust_proxy || (c->family == AF_INET &&
+	    c->addr.ipv4.sin_addr.s_addr == htonl(INADDR_LOOPBACK))) &&
+	    http_request_header(req, "x-real-ip", &hdr) && strlen(hdr) < size &&
+	    strspn(hdr, "0123456789abcdefABCDEF.:") == strlen(hdr))
+		(void)kore_strlcpy(out, hdr, size);
 }

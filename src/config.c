@@ -9,6 +9,9 @@
  *   CRM_JWT_TTL        access token lifetime in seconds (900)
  *   CRM_DB_POOL        connections opened per worker at start (1-64)
  *   CRM_JSON_BODY_MAX  largest JSON request body in bytes
+ *   CRM_TRUST_PROXY    1: take the client address from X-Real-IP whatever
+ *                      the peer (Kore reachable only through the proxy);
+ *                      otherwise only from a loopback peer
  *   CRM_DEMO           1 when demo data is loaded (prints demo logins)
  */
 #include <errno.h>
@@ -85,6 +88,9 @@ crm_config_load(struct crm_config *cfg, crm_getenv_fn get,
 		1024 * 1024, 1024, 64L * 1024 * 1024, &n, err))
 		return (CRM_ERROR);
 	cfg->json_body_max = (size_t)n;
+
+	v = get("CRM_TRUST_PROXY");
+	cfg->trust_proxy = (v != NULL && !strcmp(v, "1"));
 
 	v = get("CRM_DEMO");
 	cfg->demo = (v != NULL && !strcmp(v, "1"));

@@ -59,11 +59,14 @@ def test_login_needs_json_media_type(api):
     assert r.status_code == 415
 
 
-def test_failed_logins_throttled_per_account(api, backend):
-    email = "marketing@example.com"
+def test_failed_logins_throttled_per_account(api, tokens):
+    email = "throttled@example.com"
+    assert api.post("/v1/users", headers=bearer(tokens["admin"]), json={
+        "email": email, "name": "限流", "role": "sales_rep",
+        "password": DEMO_PASSWORD}).status_code == 201
     for _ in range(5):
         assert login(api, email, "not-the-password").status_code == 401
-    r = login(api, email)   # even the right password now waits
+    r = login(api, email, DEMO_PASSWORD)   # even the right one now waits
     assert r.status_code == 429
     assert 0 < int(r.headers["retry-after"]) <= 900
     assert r.json()["type"] == "urn:crm:problem:rate-limited"
