@@ -310,8 +310,9 @@ remote_address(struct http_request *req, char *out, size_t size)
 		(void)inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, out, size);
 
 	/* The proxy in front says who the client is; only it is believed. */
-	if ((api_config.trust_proxy || (c->family == AF_INET &&
-	    c->addr.ipv4.sin_addr.s_addr == htonl(INADDR_LOOPBACK))) &&
+	if ((api_config.trust_proxy ||
+		(c->family == AF_INET &&
+		    c->addr.ipv4.sin_addr.s_addr == htonl(INADDR_LOOPBACK))) &&
 	    http_request_header(req, "x-real-ip", &hdr) && strlen(hdr) < size &&
 	    strspn(hdr, "0123456789abcdefABCDEF.:") == strlen(hdr))
 		(void)kore_strlcpy(out, hdr, size);
