@@ -155,3 +155,23 @@ def test_me_reports_visibility(api, tokens):
         assert me["visibility"] == vis, who
     team = api.get("/v1/me", headers=bearer(tokens["manager"])).json()["team"]
     assert set(team) == {MANAGER, REP1, REP2}
+
+
+CUSTOMER_OF_REP1 = "00000000-0000-4000-8000-000000001001"
+
+
+def test_reassigning_owner_is_a_manager_action_and_audited(stack):
+    move = "UPDATE customers SET owner_id = %s WHERE id = %s"
+    # A rep cannot hand a record to someone outside their own team.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        bound(stack, as_user("rep1"), move, (REP2, CUSTOMER_OF_REP1))
+    # The manager moves it within the team, and back.
+    p = ('{"user": "%s", "org": "%s", "rid": "reassign-test"}'
+         % (MANAGER, DEMO_ORG))
+    assert bound(stack, p, move, (REP2, CUSTOMER_OF_REP1)) == 1
+    assert bound(stack, p, move, (REP1, CUSTOMER_OF_REP1)) == 1
+    rows = stack.sql("SELECT actor_id::text, changes->'owner_id' FROM "
+                     "audit_log WHERE request_id = 'reassign-test' "
+                     "ORDER BY id")
+    assert rows == [(MANAGER, {"before": REP1, "after": REP2}),
+                    (MANAGER, {"before": REP2, "after": REP1})]
