@@ -222,13 +222,6 @@ crm_db_value(const struct crm_db *db, size_t *len)
 	return (db->value);
 }
 
-/* The number of rows the statement returned. */
-int
-crm_db_rows(const struct crm_db *db)
-{
-	return (db->rows);
-}
-
 /* PostgreSQL's own message for a failed query (for logs only), or NULL. */
 const char *
 crm_db_detail(const struct crm_db *db)

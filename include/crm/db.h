@@ -31,7 +31,6 @@ int crm_db_run(struct crm_db *);
 
 const struct crm_error *crm_db_error(const struct crm_db *);
 const char *crm_db_value(const struct crm_db *, size_t *);
-int crm_db_rows(const struct crm_db *);
 const char *crm_db_detail(const struct crm_db *);
 
 #endif
