@@ -92,6 +92,8 @@ int api_db_respond(struct http_request *, struct api_ctx *, int, int);
 struct crm_db *api_db(struct http_request *, struct api_ctx *, const char *);
 int api_db_param(struct api_ctx *, const char *);
 int api_db_param_json(struct api_ctx *, json_t *);
+int api_path_id(struct http_request *, struct api_ctx *);
+int api_if_match(struct http_request *, struct api_ctx *, char *, size_t);
 
 /* session.c */
 int api_authenticate(struct http_request *, struct api_ctx *);
@@ -120,6 +122,15 @@ int api_keys_create(struct http_request *, struct api_ctx *);
 int api_keys_list(struct http_request *, struct api_ctx *);
 int api_keys_revoke(struct http_request *, struct api_ctx *);
 int api_audit_list(struct http_request *, struct api_ctx *);
+
+/* customers.c */
+int api_customers_create(struct http_request *, struct api_ctx *);
+int api_customers_get(struct http_request *, struct api_ctx *);
+int api_customers_update(struct http_request *, struct api_ctx *);
+int api_customers_delete(struct http_request *, struct api_ctx *);
+int api_customers_restore(struct http_request *, struct api_ctx *);
+int api_customers_lifecycle(struct http_request *, struct api_ctx *);
+int api_customers_list(struct http_request *, struct api_ctx *);
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

@@ -188,3 +188,44 @@ api_db_respond(struct http_request *req, struct api_ctx *ctx, int status,
 
 	return (api_respond_json(req, ctx, status, value, len));
 }
+
+/* The id in the path: a UUID, or a 404 without asking the database. */
+int
+api_path_id(struct http_request *req, struct api_ctx *ctx)
+{
+	if (crm_uuid_valid(ctx->params.value[0]))
+		return (1);
+	api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
+	    "The resource does not exist.");
+	return (0);
+}
+
+/*
+ * The If-Match version ("3" or W/"3") into `out`: 1 when given, 0 when
+ * absent; answers 412 itself and returns -1 when it is not one of ours.
+ */
+int
+api_if_match(struct http_request *req, struct api_ctx *ctx, char *out,
+    size_t size)
+{
+	const char *hdr, *p;
+	size_t n;
+
+	if (!http_request_header(req, "if-match", &hdr))
+		return (0);
+	p = hdr;
+	if (strncmp(p, "W/", 2) == 0)
+		p += 2;
+	if (*p == '"')
+		p++;
+	n = strspn(p, "0123456789");
+	if (n == 0 || n >= size || n > 9 || (p[n] != '"' && p[n] != '\0')) {
+		api_respond_error(req, ctx, CRM_ERR_PRECONDITION_FAILED,
+		    "If-Match must be an ETag from this API.");
+		return (-1);
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+
+	return (1);
+}

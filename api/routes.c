@@ -84,6 +84,63 @@ static const struct crm_field audit_query[] = {
     END,
 };
 
+static const char *const kinds[] = {"company", "person", NULL};
+static const char *const sizes[] = {"micro", "small", "medium", "large",
+    "enterprise", NULL};
+static const char *const grades[] = {"A", "B", "C", "D", NULL};
+static const char *const stages[] = {"potential", "intent", "won", "repeat",
+    "churned", "won_back", NULL};
+static const char *const sorts[] = {"created_at", "-created_at", "updated_at",
+    "-updated_at", "name", "-name", NULL};
+static const char *const counts[] = {"none", "exact", "estimated", NULL};
+
+/* A customer's writable fields; PATCH makes `name` optional. */
+static const struct crm_field customer_body[] = {
+    {"kind", CRM_T_ENUM, 0, 0, 0, kinds},
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"size", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, sizes},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"address", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"website", CRM_T_URL, CRM_F_NULLABLE, 0, 500, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"grade", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, grades},
+    {"is_key_customer", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"lifecycle_stage", CRM_T_ENUM, 0, 0, 0, stages},
+    {"tags", CRM_T_TEXT_ARRAY, 0, 1, 50, NULL},
+    {"parent_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    END,
+};
+
+static const struct crm_field customers_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"sort", CRM_T_ENUM, 0, 0, 0, sorts},
+    {"count", CRM_T_ENUM, 0, 0, 0, counts},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"grade", CRM_T_ENUM, 0, 0, 0, grades},
+    {"lifecycle_stage", CRM_T_ENUM, 0, 0, 0, stages},
+    {"tag", CRM_T_TEXT, 0, 1, 50, NULL},
+    {"industry", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"region", CRM_T_TEXT, 0, 1, 50, NULL},
+    {"province", CRM_T_TEXT, 0, 1, 50, NULL},
+    {"city", CRM_T_TEXT, 0, 1, 50, NULL},
+    {"is_key_customer", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"created_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"created_before", CRM_T_TIME, 0, 0, 0, NULL},
+    {"updated_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"updated_before", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -128,6 +185,21 @@ const struct api_route api_routes[] = {
 
     {GET, "/v1/audit", "listAudit", NONE, PEOPLE_ONLY, audit_query, NULL,
 	api_audit_list},
+
+    {GET, "/v1/customers", "listCustomers", NONE, "customers:read",
+	customers_query, NULL, api_customers_list},
+    {POST, "/v1/customers", "createCustomer", JSON, "customers:write",
+	no_params, customer_body, api_customers_create},
+    {GET, "/v1/customers/{id}", "getCustomer", NONE, "customers:read",
+	no_params, NULL, api_customers_get},
+    {PATCH, "/v1/customers/{id}", "updateCustomer", JSON, "customers:write",
+	no_params, customer_body, api_customers_update},
+    {DELETE, "/v1/customers/{id}", "deleteCustomer", NONE, "customers:write",
+	no_params, NULL, api_customers_delete},
+    {POST, "/v1/customers/{id}/restore", "restoreCustomer", NONE,
+	"customers:write", no_params, NULL, api_customers_restore},
+    {GET, "/v1/customers/{id}/lifecycle", "getCustomerLifecycle", NONE,
+	"customers:read", no_params, NULL, api_customers_lifecycle},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

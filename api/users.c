@@ -11,40 +11,6 @@
 #include "api.h"
 #include "crm/auth.h"
 
-/* The id in the path: a UUID, or a 404 without asking the database. */
-static int
-path_id(struct http_request *req, struct api_ctx *ctx)
-{
-	if (crm_uuid_valid(ctx->params.value[0]))
-		return (1);
-	api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
-	    "The resource does not exist.");
-	return (0);
-}
-
-/* The If-Match version ("3" or W/"3"), NULL when absent; -1 if invalid. */
-static int
-if_match(struct http_request *req, char *out, size_t size)
-{
-	const char *hdr, *p;
-	size_t n;
-
-	if (!http_request_header(req, "if-match", &hdr))
-		return (0);
-	p = hdr;
-	if (strncmp(p, "W/", 2) == 0)
-		p += 2;
-	if (*p == '"')
-		p++;
-	n = strspn(p, "0123456789");
-	if (n == 0 || n >= size || n > 9 || (p[n] != '"' && p[n] != '\0'))
-		return (-1);
-	memcpy(out, p, n);
-	out[n] = '\0';
-
-	return (1);
-}
-
 /* GET /v1/me */
 int
 api_me_get(struct http_request *req, struct api_ctx *ctx)
@@ -72,7 +38,7 @@ int
 api_users_get(struct http_request *req, struct api_ctx *ctx)
 {
 	if (ctx->db == NULL) {
-		if (!path_id(req, ctx))
+		if (!api_path_id(req, ctx))
 			return (KORE_RESULT_OK);
 		api_db(req, ctx, "SELECT api_users_get($1, $2)");
 		(void)api_db_param(ctx, ctx->params.value[0]);
@@ -123,12 +89,10 @@ api_users_update(struct http_request *req, struct api_ctx *ctx)
 
 	password = json_string_value(json_object_get(ctx->body, "password"));
 	if (ctx->db == NULL) {
-		if (!path_id(req, ctx))
+		if (!api_path_id(req, ctx))
 			return (KORE_RESULT_OK);
-		if ((im = if_match(req, version, sizeof(version))) < 0)
-			return (api_respond_error(req, ctx,
-			    CRM_ERR_PRECONDITION_FAILED,
-			    "If-Match must be an ETag from this API."));
+		if ((im = api_if_match(req, ctx, version, sizeof(version))) < 0)
+			return (KORE_RESULT_OK);
 		if (password != NULL && ctx->work == NULL)
 			return (api_work_start(req, ctx, 0, password, NULL));
 		if (ctx->work != NULL && !api_work_done(req, ctx))
@@ -155,7 +119,7 @@ int
 api_users_deactivate(struct http_request *req, struct api_ctx *ctx)
 {
 	if (ctx->db == NULL) {
-		if (!path_id(req, ctx))
+		if (!api_path_id(req, ctx))
 			return (KORE_RESULT_OK);
 		api_db(req, ctx, "SELECT api_users_deactivate($1, $2)");
 		(void)api_db_param(ctx, ctx->params.value[0]);
@@ -231,7 +195,7 @@ int
 api_keys_revoke(struct http_request *req, struct api_ctx *ctx)
 {
 	if (ctx->db == NULL) {
-		if (!path_id(req, ctx))
+		if (!api_path_id(req, ctx))
 			return (KORE_RESULT_OK);
 		api_db(req, ctx, "SELECT api_keys_revoke($1, $2)");
 		(void)api_db_param(ctx, ctx->params.value[0]);

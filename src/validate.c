@@ -15,6 +15,7 @@ static const struct crm_field *
 field_find(const struct crm_field *, const char *);
 static size_t utf8_chars(const char *);
 static int email_valid(const char *);
+static int phone_valid(const char *);
 static int time_valid(const char *);
 static int enum_has(const char *const *, const char *);
 static json_t *
@@ -221,6 +222,32 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 			}
 		}
 		break;
+	case CRM_T_TEXT_ARRAY:
+		if (!json_is_array(v) || json_array_size(v) > 50) {
+			code = "type";
+			(void)snprintf(msg, sizeof(msg),
+			    "'%s' must be an array of at most 50 strings.",
+			    f->name);
+			break;
+		}
+		n = json_array_size(v);
+		for (i = 0; i < n && code == NULL; i++) {
+			s = json_string_value(json_array_get(v, i));
+			if (s == NULL || (long long)utf8_chars(s) < f->min ||
+			    (long long)utf8_chars(s) > f->max) {
+				code = "length";
+				(void)snprintf(msg, sizeof(msg),
+				    "each of '%s' must be a string of %lld to "
+				    "%lld characters.",
+				    f->name, f->min, f->max);
+			}
+			for (j = 0; j < i && code == NULL; j++) {
+				if (json_equal(json_array_get(v, j),
+					json_array_get(v, i)))
+					code = "duplicate";
+			}
+		}
+		break;
 	default:
 		if (!json_is_string(v)) {
 			code = "type";
@@ -235,6 +262,14 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 				    "'%s' must be %lld to %lld characters.",
 				    f->name, f->min, f->max);
 			}
+		} else if (f->type == CRM_T_PHONE && !phone_valid(s)) {
+			code = "format";
+		} else if (f->type == CRM_T_URL &&
+		    ((long long)n > f->max ||
+			(strncmp(s, "http://", 7) != 0 &&
+			    strncmp(s, "https://", 8) != 0) ||
+			strpbrk(s, " \t\r\n") != NULL)) {
+			code = "format";
 		} else if (f->type == CRM_T_EMAIL && !email_valid(s)) {
 			code = "format";
 		} else if (f->type == CRM_T_UUID && !crm_uuid_valid(s)) {
@@ -320,6 +355,23 @@ email_valid(const char *s)
 		return (0);
 	dot = strrchr(at, '.');
 	return (dot != NULL && dot > at + 1 && dot[1] != '\0');
+}
+
+/* A phone number as people write it: 028-86001234, +86 138 0013 8000. */
+static int
+phone_valid(const char *s)
+{
+	size_t len, digits;
+
+	len = strlen(s);
+	if (len < 3 || len > 40 || strspn(s, "0123456789+-(). ") != len)
+		return (0);
+	for (digits = 0; *s != '\0'; s++) {
+		if (isdigit((unsigned char)*s))
+			digits++;
+	}
+
+	return (digits >= 3);
 }
 
 /* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */

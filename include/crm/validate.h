@@ -24,6 +24,9 @@ enum crm_type {
 	CRM_T_ENUM_ARRAY, /* non-empty array of distinct `values` */
 	CRM_T_TIME, /* RFC 3339 date-time with offset */
 	CRM_T_CURSOR, /* an opaque list cursor */
+	CRM_T_PHONE, /* digits with + - ( ) . space, 3-40 chars */
+	CRM_T_URL, /* http(s)://..., at most max characters */
+	CRM_T_TEXT_ARRAY, /* up to 50 distinct strings of min..max chars */
 };
 
 #define CRM_F_REQUIRED 0x01

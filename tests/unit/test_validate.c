@@ -14,6 +14,9 @@ static const struct crm_field user_fields[] = {
     {"active", CRM_T_BOOL, 0, 0, 0, NULL},
     {"scopes", CRM_T_ENUM_ARRAY, 0, 0, 0, roles},
     {"expires_at", CRM_T_TIME, 0, 0, 0, NULL},
+    {"phone", CRM_T_PHONE, 0, 0, 0, NULL},
+    {"website", CRM_T_URL, 0, 0, 30, NULL},
+    {"tags", CRM_T_TEXT_ARRAY, 0, 1, 4, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -116,6 +119,23 @@ main(void)
 	CHECK(body("{\"expires_at\":\"2027-01-01\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"email\":\"a b@c.cn\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"email\":\"a@b\"}", 1, &err) == CRM_ERROR);
+
+	/* Phones, URLs, free-text arrays. */
+	CHECK(body("{\"phone\":\"028-86001234\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"phone\":\"+86 (138) 0013.8000\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"phone\":\"call me\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"phone\":\"+-\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"website\":\"https://a.cn/x\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"website\":\"javascript:alert(1)\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(body("{\"website\":\"https://a.cn/ x\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"tags\":[\"重点\",\"vip\"]}", 1, &err) == CRM_OK);
+	CHECK(body("{\"tags\":[]}", 1, &err) == CRM_OK);
+	CHECK(body("{\"tags\":[\"a\",\"a\"]}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "tags", "duplicate"));
+	CHECK(body("{\"tags\":[\"\"]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"tags\":[\"toolong\"]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"tags\":\"vip\"}", 1, &err) == CRM_ERROR);
 
 	/* Query strings. */
 	CHECK(query(NULL, &q, &err) == CRM_OK && json_object_size(q) == 0);

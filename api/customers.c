@@ -1,0 +1,114 @@
+/*
+ * Customers (R10-R15): create, read, merge-patch update with If-Match,
+ * soft delete and restore, the lifecycle history, and the list with
+ * filters, sorts, cursors, counts and search. Each handler runs one api_*
+ * function of sql/0006_api_customers.sql; row-level security decides who
+ * sees what.
+ */
+#include "api.h"
+
+/* POST /v1/customers */
+int
+api_customers_create(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		api_db(req, ctx, "SELECT api_customers_create($1, $2)");
+		(void)api_db_param_json(ctx, ctx->body);
+	}
+
+	return (
+	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+}
+
+/* GET /v1/customers/{id} */
+int
+api_customers_get(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_get($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}
+
+/* PATCH /v1/customers/{id} */
+int
+api_customers_update(struct http_request *req, struct api_ctx *ctx)
+{
+	char version[16];
+	int im;
+
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) ||
+		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_update($1, $2, $3, $4)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->body);
+		(void)api_db_param(ctx, im > 0 ? version : NULL);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}
+
+/* DELETE /v1/customers/{id}: soft delete, 204. */
+int
+api_customers_delete(struct http_request *req, struct api_ctx *ctx)
+{
+	char version[16];
+	int im;
+
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) ||
+		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_delete($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param(ctx, im > 0 ? version : NULL);
+	}
+
+	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+}
+
+/* POST /v1/customers/{id}/restore */
+int
+api_customers_restore(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_restore($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}
+
+/* GET /v1/customers/{id}/lifecycle */
+int
+api_customers_lifecycle(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_lifecycle($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/customers */
+int
+api_customers_list(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		api_db(req, ctx, "SELECT api_customers_list($1, $2)");
+		(void)api_db_param_json(ctx, ctx->query);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
