@@ -217,7 +217,6 @@ crm_render() {
 	    -e "s|@BACKEND_HOST@|127.0.0.1|g" \
 	    -e "s|@BACKEND_PORT@|$CRM_BACKEND_PORT|g" \
 	    -e "s|@WORKERS@|$CRM_WORKERS|g" \
-	    -e "s|@DB_POOL@|${CRM_DB_POOL:-8}|g" \
 	    -e "s|@BODY_PATH@|$CRM_STATE/bodies|g" \
 	    -e "s|@STATE@|$CRM_STATE|g" \
 	    -e "s|@SECCOMP_TRACING@|${CRM_SECCOMP_TRACING:-no}|g" \

@@ -15,7 +15,6 @@ render_kore() {
 	    -e "s|@BACKEND_HOST@|${CRM_BACKEND_HOST:-0.0.0.0}|g" \
 	    -e "s|@BACKEND_PORT@|${CRM_BACKEND_PORT:-8080}|g" \
 	    -e "s|@WORKERS@|${CRM_WORKERS:-$(nproc)}|g" \
-	    -e "s|@DB_POOL@|${CRM_DB_POOL:-8}|g" \
 	    -e "s|@BODY_PATH@|$run/bodies|g" \
 	    -e "s|@STATE@|$run|g" \
 	    -e "s|@SECCOMP_TRACING@|no|g" \

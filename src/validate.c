@@ -16,6 +16,7 @@ field_find(const struct crm_field *, const char *);
 static size_t utf8_chars(const char *);
 static int email_valid(const char *);
 static int phone_valid(const char *);
+static int date_valid(const char *);
 static int time_valid(const char *);
 static int enum_has(const char *const *, const char *);
 static json_t *
@@ -222,6 +223,27 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 			}
 		}
 		break;
+	case CRM_T_PHONE_ARRAY:
+		if (!json_is_array(v) || json_array_size(v) > 10) {
+			code = "type";
+			(void)snprintf(msg, sizeof(msg),
+			    "'%s' must be an array of at most 10 phone "
+			    "numbers.",
+			    f->name);
+			break;
+		}
+		n = json_array_size(v);
+		for (i = 0; i < n && code == NULL; i++) {
+			s = json_string_value(json_array_get(v, i));
+			if (s == NULL || !phone_valid(s))
+				code = "format";
+			for (j = 0; j < i && code == NULL; j++) {
+				if (json_equal(json_array_get(v, j),
+					json_array_get(v, i)))
+					code = "duplicate";
+			}
+		}
+		break;
 	case CRM_T_TEXT_ARRAY:
 		if (!json_is_array(v) || json_array_size(v) > 50) {
 			code = "type";
@@ -262,6 +284,8 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 				    "'%s' must be %lld to %lld characters.",
 				    f->name, f->min, f->max);
 			}
+		} else if (f->type == CRM_T_DATE && !date_valid(s)) {
+			code = "format";
 		} else if (f->type == CRM_T_PHONE && !phone_valid(s)) {
 			code = "format";
 		} else if (f->type == CRM_T_URL &&
@@ -372,6 +396,27 @@ phone_valid(const char *s)
 	}
 
 	return (digits >= 3);
+}
+
+/* YYYY-MM-DD naming a day that exists (1900-01-01 .. 2999-12-31). */
+static int
+date_valid(const char *s)
+{
+	static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+	    31};
+	int y, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    strspn(s, "0123456789-") != 10 ||
+	    sscanf(s, "%4d-%2d-%2d", &y, &m, &d) != 3)
+		return (0);
+	if (y < 1900 || y > 2999 || m < 1 || m > 12 || d < 1 || d > days[m - 1])
+		return (0);
+	if (m == 2 && d == 29 &&
+	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return (0);
+
+	return (1);
 }
 
 /* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
