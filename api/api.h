@@ -67,6 +67,7 @@ struct api_ctx {
 	json_t *query; /* the parsed, validated query parameters */
 	struct api_work *work;
 	int step; /* a handler's own progress across wake-ups */
+	const char *location; /* collection for Location (default: path) */
 };
 
 #define API_RESP_PLAIN 0x00
@@ -131,6 +132,14 @@ int api_customers_delete(struct http_request *, struct api_ctx *);
 int api_customers_restore(struct http_request *, struct api_ctx *);
 int api_customers_lifecycle(struct http_request *, struct api_ctx *);
 int api_customers_list(struct http_request *, struct api_ctx *);
+
+/* contacts.c */
+int api_contacts_create(struct http_request *, struct api_ctx *);
+int api_contacts_of_customer(struct http_request *, struct api_ctx *);
+int api_contacts_list(struct http_request *, struct api_ctx *);
+int api_contacts_get(struct http_request *, struct api_ctx *);
+int api_contacts_update(struct http_request *, struct api_ctx *);
+int api_contacts_delete(struct http_request *, struct api_ctx *);
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

@@ -123,8 +123,8 @@ api_db_param_json(struct api_ctx *ctx, json_t *value)
 
 /* Set Location (`flags` LOCATION) and ETag (ETAG) from a JSON body. */
 static void
-resource_headers(struct http_request *req, const char *body, size_t len,
-    int flags)
+resource_headers(struct http_request *req, struct api_ctx *ctx,
+    const char *body, size_t len, int flags)
 {
 	json_t *doc, *v;
 	char buf[256];
@@ -133,7 +133,8 @@ resource_headers(struct http_request *req, const char *body, size_t len,
 		return;
 	v = json_object_get(doc, "id");
 	if ((flags & API_RESP_LOCATION) && json_is_string(v)) {
-		(void)snprintf(buf, sizeof(buf), "%s/%s", req->path,
+		(void)snprintf(buf, sizeof(buf), "%s/%s",
+		    ctx->location != NULL ? ctx->location : req->path,
 		    json_string_value(v));
 		http_response_header(req, "location", buf);
 	}
@@ -184,7 +185,7 @@ api_db_respond(struct http_request *req, struct api_ctx *ctx, int status,
 		return (KORE_RESULT_OK);
 	}
 	if (flags & (API_RESP_LOCATION | API_RESP_ETAG))
-		resource_headers(req, value, len, flags);
+		resource_headers(req, ctx, value, len, flags);
 
 	return (api_respond_json(req, ctx, status, value, len));
 }

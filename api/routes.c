@@ -141,6 +141,28 @@ static const struct crm_field customers_query[] = {
     END,
 };
 
+static const char *const buying_roles[] = {"decision_maker", "influencer",
+    "user", "gatekeeper", "other", NULL};
+
+static const struct crm_field contact_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phones", CRM_T_PHONE_ARRAY, 0, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"birthday", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"buying_role", CRM_T_ENUM, 0, 0, 0, buying_roles},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    END,
+};
+
+static const struct crm_field contacts_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"buying_role", CRM_T_ENUM, 0, 0, 0, buying_roles},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -200,6 +222,19 @@ const struct api_route api_routes[] = {
 	"customers:write", no_params, NULL, api_customers_restore},
     {GET, "/v1/customers/{id}/lifecycle", "getCustomerLifecycle", NONE,
 	"customers:read", no_params, NULL, api_customers_lifecycle},
+    {GET, "/v1/customers/{id}/contacts", "listCustomerContacts", NONE,
+	"contacts:read", contacts_query, NULL, api_contacts_of_customer},
+    {POST, "/v1/customers/{id}/contacts", "createContact", JSON,
+	"contacts:write", no_params, contact_body, api_contacts_create},
+
+    {GET, "/v1/contacts", "listContacts", NONE, "contacts:read", contacts_query,
+	NULL, api_contacts_list},
+    {GET, "/v1/contacts/{id}", "getContact", NONE, "contacts:read", no_params,
+	NULL, api_contacts_get},
+    {PATCH, "/v1/contacts/{id}", "updateContact", JSON, "contacts:write",
+	no_params, contact_body, api_contacts_update},
+    {DELETE, "/v1/contacts/{id}", "deleteContact", NONE, "contacts:write",
+	no_params, NULL, api_contacts_delete},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -27,6 +27,8 @@ enum crm_type {
 	CRM_T_PHONE, /* digits with + - ( ) . space, 3-40 chars */
 	CRM_T_URL, /* http(s)://..., at most max characters */
 	CRM_T_TEXT_ARRAY, /* up to 50 distinct strings of min..max chars */
+	CRM_T_PHONE_ARRAY, /* up to 10 distinct phone numbers */
+	CRM_T_DATE, /* YYYY-MM-DD, a real calendar date */
 };
 
 #define CRM_F_REQUIRED 0x01

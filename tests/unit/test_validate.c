@@ -17,6 +17,8 @@ static const struct crm_field user_fields[] = {
     {"phone", CRM_T_PHONE, 0, 0, 0, NULL},
     {"website", CRM_T_URL, 0, 0, 30, NULL},
     {"tags", CRM_T_TEXT_ARRAY, 0, 1, 4, NULL},
+    {"phones", CRM_T_PHONE_ARRAY, 0, 0, 0, NULL},
+    {"birthday", CRM_T_DATE, 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -136,6 +138,16 @@ main(void)
 	CHECK(body("{\"tags\":[\"\"]}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"tags\":[\"toolong\"]}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"tags\":\"vip\"}", 1, &err) == CRM_ERROR);
+
+	CHECK(body("{\"phones\":[\"13800138000\",\"028-1234\"]}", 1, &err) ==
+	    CRM_OK);
+	CHECK(body("{\"phones\":[\"x\"]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"phones\":[\"123\",\"123\"]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"birthday\":\"1988-02-29\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"birthday\":\"1989-02-29\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"birthday\":\"1990-13-01\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"birthday\":\"1990-1-01\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"birthday\":\"2000-04-31\"}", 1, &err) == CRM_ERROR);
 
 	/* Query strings. */
 	CHECK(query(NULL, &q, &err) == CRM_OK && json_object_size(q) == 0);

@@ -1,0 +1,98 @@
+/*
+ * Contacts (R11): the people at a customer, with their buying role. A
+ * contact is visible and changeable exactly when its customer is; each
+ * handler runs one api_* function of sql/0007_contacts.sql.
+ */
+#include "api.h"
+
+/* POST /v1/customers/{id}/contacts */
+int
+api_contacts_create(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		ctx->location = "/v1/contacts";
+		api_db(req, ctx, "SELECT api_contacts_create($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->body);
+	}
+
+	return (
+	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+}
+
+/* GET /v1/customers/{id}/contacts */
+int
+api_contacts_of_customer(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_contacts_list($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->query);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/contacts */
+int
+api_contacts_list(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		api_db(req, ctx, "SELECT api_contacts_list($1, NULL, $2)");
+		(void)api_db_param_json(ctx, ctx->query);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/contacts/{id} */
+int
+api_contacts_get(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_contacts_get($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}
+
+/* PATCH /v1/contacts/{id} */
+int
+api_contacts_update(struct http_request *req, struct api_ctx *ctx)
+{
+	char version[16];
+	int im;
+
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) ||
+		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_contacts_update($1, $2, $3, $4)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->body);
+		(void)api_db_param(ctx, im > 0 ? version : NULL);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}
+
+/* DELETE /v1/contacts/{id}: soft delete, 204. */
+int
+api_contacts_delete(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_contacts_delete($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+}
