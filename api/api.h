@@ -132,6 +132,10 @@ int api_customers_delete(struct http_request *, struct api_ctx *);
 int api_customers_restore(struct http_request *, struct api_ctx *);
 int api_customers_lifecycle(struct http_request *, struct api_ctx *);
 int api_customers_list(struct http_request *, struct api_ctx *);
+int api_customers_overview(struct http_request *, struct api_ctx *);
+int api_customers_graph(struct http_request *, struct api_ctx *);
+int api_customers_duplicates(struct http_request *, struct api_ctx *);
+int api_customers_merge(struct http_request *, struct api_ctx *);
 
 /* contacts.c */
 int api_contacts_create(struct http_request *, struct api_ctx *);
@@ -140,6 +144,9 @@ int api_contacts_list(struct http_request *, struct api_ctx *);
 int api_contacts_get(struct http_request *, struct api_ctx *);
 int api_contacts_update(struct http_request *, struct api_ctx *);
 int api_contacts_delete(struct http_request *, struct api_ctx *);
+int api_contact_relations_list(struct http_request *, struct api_ctx *);
+int api_contact_relations_create(struct http_request *, struct api_ctx *);
+int api_contact_relations_delete(struct http_request *, struct api_ctx *);
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

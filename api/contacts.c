@@ -96,3 +96,51 @@ api_contacts_delete(struct http_request *req, struct api_ctx *ctx)
 
 	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
 }
+
+/* GET /v1/contacts/{id}/relations */
+int
+api_contact_relations_list(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_contact_relations_list($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* POST /v1/contacts/{id}/relations {to_contact_id, kind} */
+int
+api_contact_relations_create(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx,
+		    "SELECT api_contact_relations_create($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->body);
+	}
+
+	return (api_db_respond(req, ctx, 201, API_RESP_PLAIN));
+}
+
+/* DELETE /v1/contacts/{id}/relations/{relation_id} */
+int
+api_contact_relations_delete(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) ||
+		    !crm_uuid_valid(ctx->params.value[1]))
+			return (api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
+			    "The resource does not exist."));
+		api_db(req, ctx,
+		    "SELECT api_contact_relations_delete($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param(ctx, ctx->params.value[1]);
+	}
+
+	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+}

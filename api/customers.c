@@ -112,3 +112,58 @@ api_customers_list(struct http_request *req, struct api_ctx *ctx)
 
 	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
 }
+
+/* GET /v1/customers/{id}/overview: the 360° view in one statement. */
+int
+api_customers_overview(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_overview($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/customers/{id}/graph */
+int
+api_customers_graph(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_graph($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->query);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/customers/{id}/duplicates */
+int
+api_customers_duplicates(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_customers_duplicates($1, $2)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* POST /v1/customers/merge {survivor_id, merged_ids} */
+int
+api_customers_merge(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL) {
+		api_db(req, ctx, "SELECT api_customers_merge($1, $2)");
+		(void)api_db_param_json(ctx, ctx->body);
+	}
+
+	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+}

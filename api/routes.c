@@ -163,6 +163,25 @@ static const struct crm_field contacts_query[] = {
     END,
 };
 
+static const struct crm_field graph_query[] = {
+    {"depth", CRM_T_INT, 0, 1, 10, NULL},
+    END,
+};
+
+static const struct crm_field merge_body[] = {
+    {"survivor_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"merged_ids", CRM_T_UUID_ARRAY, CRM_F_REQUIRED, 0, 50, NULL},
+    END,
+};
+
+static const char *const relation_kinds[] = {"reports_to", "influences", NULL};
+
+static const struct crm_field relation_body[] = {
+    {"to_contact_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"kind", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, relation_kinds},
+    END,
+};
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -208,6 +227,8 @@ const struct api_route api_routes[] = {
     {GET, "/v1/audit", "listAudit", NONE, PEOPLE_ONLY, audit_query, NULL,
 	api_audit_list},
 
+    {POST, "/v1/customers/merge", "mergeCustomers", JSON, "customers:write",
+	no_params, merge_body, api_customers_merge},
     {GET, "/v1/customers", "listCustomers", NONE, "customers:read",
 	customers_query, NULL, api_customers_list},
     {POST, "/v1/customers", "createCustomer", JSON, "customers:write",
@@ -222,6 +243,12 @@ const struct api_route api_routes[] = {
 	"customers:write", no_params, NULL, api_customers_restore},
     {GET, "/v1/customers/{id}/lifecycle", "getCustomerLifecycle", NONE,
 	"customers:read", no_params, NULL, api_customers_lifecycle},
+    {GET, "/v1/customers/{id}/overview", "getCustomerOverview", NONE,
+	"customers:read", no_params, NULL, api_customers_overview},
+    {GET, "/v1/customers/{id}/graph", "getCustomerGraph", NONE,
+	"customers:read", graph_query, NULL, api_customers_graph},
+    {GET, "/v1/customers/{id}/duplicates", "listCustomerDuplicates", NONE,
+	"customers:read", no_params, NULL, api_customers_duplicates},
     {GET, "/v1/customers/{id}/contacts", "listCustomerContacts", NONE,
 	"contacts:read", contacts_query, NULL, api_contacts_of_customer},
     {POST, "/v1/customers/{id}/contacts", "createContact", JSON,
@@ -235,6 +262,14 @@ const struct api_route api_routes[] = {
 	no_params, contact_body, api_contacts_update},
     {DELETE, "/v1/contacts/{id}", "deleteContact", NONE, "contacts:write",
 	no_params, NULL, api_contacts_delete},
+    {GET, "/v1/contacts/{id}/relations", "listContactRelations", NONE,
+	"contacts:read", no_params, NULL, api_contact_relations_list},
+    {POST, "/v1/contacts/{id}/relations", "createContactRelation", JSON,
+	"contacts:write", no_params, relation_body,
+	api_contact_relations_create},
+    {DELETE, "/v1/contacts/{id}/relations/{relation_id}",
+	"deleteContactRelation", NONE, "contacts:write", no_params, NULL,
+	api_contact_relations_delete},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

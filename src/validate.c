@@ -223,6 +223,27 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 			}
 		}
 		break;
+	case CRM_T_UUID_ARRAY:
+		if (!json_is_array(v) || json_array_size(v) == 0 ||
+		    (long long)json_array_size(v) > f->max) {
+			code = "type";
+			(void)snprintf(msg, sizeof(msg),
+			    "'%s' must be an array of 1 to %lld ids.", f->name,
+			    f->max);
+			break;
+		}
+		n = json_array_size(v);
+		for (i = 0; i < n && code == NULL; i++) {
+			s = json_string_value(json_array_get(v, i));
+			if (s == NULL || !crm_uuid_valid(s))
+				code = "format";
+			for (j = 0; j < i && code == NULL; j++) {
+				if (json_equal(json_array_get(v, j),
+					json_array_get(v, i)))
+					code = "duplicate";
+			}
+		}
+		break;
 	case CRM_T_PHONE_ARRAY:
 		if (!json_is_array(v) || json_array_size(v) > 10) {
 			code = "type";

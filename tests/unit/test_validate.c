@@ -19,6 +19,7 @@ static const struct crm_field user_fields[] = {
     {"tags", CRM_T_TEXT_ARRAY, 0, 1, 4, NULL},
     {"phones", CRM_T_PHONE_ARRAY, 0, 0, 0, NULL},
     {"birthday", CRM_T_DATE, 0, 0, 0, NULL},
+    {"ids", CRM_T_UUID_ARRAY, 0, 0, 2, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -148,6 +149,15 @@ main(void)
 	CHECK(body("{\"birthday\":\"1990-13-01\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"birthday\":\"1990-1-01\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"birthday\":\"2000-04-31\"}", 1, &err) == CRM_ERROR);
+
+	CHECK(body("{\"ids\":[\"00000000-0000-4000-8000-000000000101\"]}", 1,
+		  &err) == CRM_OK);
+	CHECK(body("{\"ids\":[]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"ids\":[\"x\"]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"ids\":[\"00000000-0000-4000-8000-000000000101\","
+		   "\"00000000-0000-4000-8000-000000000101\"]}",
+		  1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "ids", "duplicate"));
 
 	/* Query strings. */
 	CHECK(query(NULL, &q, &err) == CRM_OK && json_object_size(q) == 0);
