@@ -148,6 +148,17 @@ int api_contact_relations_list(struct http_request *, struct api_ctx *);
 int api_contact_relations_create(struct http_request *, struct api_ctx *);
 int api_contact_relations_delete(struct http_request *, struct api_ctx *);
 
+/* segments.c */
+int api_customers_search(struct http_request *, struct api_ctx *);
+int api_segments_list(struct http_request *, struct api_ctx *);
+int api_segments_create(struct http_request *, struct api_ctx *);
+int api_segments_get(struct http_request *, struct api_ctx *);
+int api_segments_delete(struct http_request *, struct api_ctx *);
+int api_segments_members(struct http_request *, struct api_ctx *);
+int api_custom_fields_list(struct http_request *, struct api_ctx *);
+int api_custom_fields_create(struct http_request *, struct api_ctx *);
+int api_custom_fields_delete(struct http_request *, struct api_ctx *);
+
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];
 extern const size_t crm_openapi_json_len;

@@ -116,6 +116,7 @@ static const struct crm_field customer_body[] = {
     {"parent_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
     {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
     {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"custom", CRM_T_OBJECT, 0, 0, 0, NULL},
     END,
 };
 
@@ -182,6 +183,42 @@ static const struct crm_field relation_body[] = {
     END,
 };
 
+static const struct crm_field search_body[] = {
+    {"filter", CRM_T_OBJECT, 0, 0, 0, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"sort", CRM_T_ENUM, 0, 0, 0, sorts},
+    {"count", CRM_T_ENUM, 0, 0, 0, counts},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field segment_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"filter", CRM_T_OBJECT, CRM_F_REQUIRED, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field members_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"sort", CRM_T_ENUM, 0, 0, 0, sorts},
+    {"count", CRM_T_ENUM, 0, 0, 0, counts},
+    END,
+};
+
+static const char *const field_types[] = {"text", "number", "date", "bool",
+    "enum", NULL};
+
+static const struct crm_field custom_field_body[] = {
+    {"key", CRM_T_TEXT, CRM_F_REQUIRED, 1, 40, NULL},
+    {"label", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"type", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, field_types},
+    {"required", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"options", CRM_T_TEXT_ARRAY, 0, 1, 100, NULL},
+    END,
+};
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -227,6 +264,8 @@ const struct api_route api_routes[] = {
     {GET, "/v1/audit", "listAudit", NONE, PEOPLE_ONLY, audit_query, NULL,
 	api_audit_list},
 
+    {POST, "/v1/customers/search", "searchCustomers", JSON, "customers:read",
+	no_params, search_body, api_customers_search},
     {POST, "/v1/customers/merge", "mergeCustomers", JSON, "customers:write",
 	no_params, merge_body, api_customers_merge},
     {GET, "/v1/customers", "listCustomers", NONE, "customers:read",
@@ -253,6 +292,24 @@ const struct api_route api_routes[] = {
 	"contacts:read", contacts_query, NULL, api_contacts_of_customer},
     {POST, "/v1/customers/{id}/contacts", "createContact", JSON,
 	"contacts:write", no_params, contact_body, api_contacts_create},
+
+    {GET, "/v1/segments", "listSegments", NONE, "customers:read", no_params,
+	NULL, api_segments_list},
+    {POST, "/v1/segments", "createSegment", JSON, PEOPLE_ONLY, no_params,
+	segment_body, api_segments_create},
+    {GET, "/v1/segments/{id}", "getSegment", NONE, "customers:read", no_params,
+	NULL, api_segments_get},
+    {DELETE, "/v1/segments/{id}", "deleteSegment", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_segments_delete},
+    {GET, "/v1/segments/{id}/members", "listSegmentMembers", NONE,
+	"customers:read", members_query, NULL, api_segments_members},
+
+    {GET, "/v1/custom-fields", "listCustomFields", NONE, "customers:read",
+	no_params, NULL, api_custom_fields_list},
+    {POST, "/v1/custom-fields", "createCustomField", JSON, PEOPLE_ONLY,
+	no_params, custom_field_body, api_custom_fields_create},
+    {DELETE, "/v1/custom-fields/{id}", "deleteCustomField", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_custom_fields_delete},
 
     {GET, "/v1/contacts", "listContacts", NONE, "contacts:read", contacts_query,
 	NULL, api_contacts_list},

@@ -19,6 +19,8 @@ ALTER TABLE customers
 	ADD COLUMN external_id text CHECK (length(external_id) <= 100),
 	ADD COLUMN notes text CHECK (length(notes) <= 10000),
 	ADD COLUMN deleted_at timestamptz,
+	ADD COLUMN custom jsonb NOT NULL DEFAULT '{}'
+	    CHECK (jsonb_typeof(custom) = 'object'),
 	ADD CONSTRAINT customers_org_id_key UNIQUE (org_id, id),
 	ADD CONSTRAINT customers_parent_fk FOREIGN KEY (org_id, parent_id)
 	    REFERENCES customers (org_id, id),

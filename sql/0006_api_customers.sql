@@ -15,7 +15,7 @@ LANGUAGE sql STABLE AS $$
 	    'is_key_customer', c.is_key_customer,
 	    'lifecycle_stage', c.lifecycle_stage, 'tags', c.tags,
 	    'parent_id', c.parent_id, 'external_id', c.external_id,
-	    'notes', c.notes, 'created_at', c.created_at,
+	    'notes', c.notes, 'custom', c.custom, 'created_at', c.created_at,
 	    'updated_at', c.updated_at, 'deleted_at', c.deleted_at,
 	    'version', c.version)
 $$;
@@ -66,7 +66,7 @@ BEGIN
 		INSERT INTO customers (org_id, owner_id, kind, name, industry,
 		    size, region, province, city, address, phone, email, website,
 		    source, grade, is_key_customer, lifecycle_stage, tags,
-		    parent_id, external_id, notes)
+		    parent_id, external_id, notes, custom)
 		VALUES (crm_org(), coalesce((b->>'owner_id')::uuid, crm_user()),
 		    coalesce(b->>'kind', 'company'), b->>'name', b->>'industry',
 		    b->>'size', b->>'region', b->>'province', b->>'city',
@@ -75,7 +75,8 @@ BEGIN
 		    coalesce((b->>'is_key_customer')::boolean, false),
 		    coalesce(b->>'lifecycle_stage', 'potential'),
 		    coalesce(crm_text_array(b->'tags'), '{}'),
-		    (b->>'parent_id')::uuid, b->>'external_id', b->>'notes')
+		    (b->>'parent_id')::uuid, b->>'external_id', b->>'notes',
+		    coalesce(b->'custom', '{}'))
 		RETURNING * INTO c;
 	EXCEPTION WHEN unique_violation THEN
 		PERFORM crm_raise('409', 'A customer with this external_id '
@@ -149,7 +150,9 @@ BEGIN
 			(b->>'parent_id')::uuid ELSE parent_id END,
 		    external_id = CASE WHEN b ? 'external_id' THEN
 			b->>'external_id' ELSE external_id END,
-		    notes = CASE WHEN b ? 'notes' THEN b->>'notes' ELSE notes END
+		    notes = CASE WHEN b ? 'notes' THEN b->>'notes' ELSE notes END,
+		    custom = CASE WHEN b ? 'custom' THEN
+			crm_custom_apply(custom, b->'custom') ELSE custom END
 		WHERE id = p_id
 		RETURNING * INTO c;
 	EXCEPTION WHEN unique_violation THEN
@@ -227,9 +230,11 @@ BEGIN
 END
 $$;
 
--- GET /v1/customers: filters (f, checked by the server), sort from a
--- whitelist, keyset cursor over (sort key, id), count none|exact|estimated.
-CREATE FUNCTION api_customers_list(p jsonb, f jsonb) RETURNS text
+-- A page of customers: the simple filters of f (checked by the server),
+-- plus `extra` (a condition compiled from a filter tree, or NULL), sort
+-- from a whitelist, keyset cursor over (sort key, id), count
+-- none|exact|estimated. The caller must be bound.
+CREATE FUNCTION crm_customers_page(f jsonb, extra text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
 	lim	integer := coalesce((f->>'limit')::int, 50);
@@ -246,8 +251,6 @@ DECLARE
 	nxt	text;
 	n	integer;
 BEGIN
-	PERFORM crm_bind(p);
-
 	-- The sort key is one of a fixed set of columns, never user text.
 	key := CASE ltrim(sort, '-') WHEN 'created_at' THEN 'created_at'
 	    WHEN 'updated_at' THEN 'updated_at' WHEN 'name' THEN 'name' END;
@@ -300,6 +303,9 @@ BEGIN
 	IF f ? 'q' THEN
 		cond := cond || ' AND crm_matches(search, lower($1->>''q''))';
 	END IF;
+	IF extra IS NOT NULL THEN
+		cond := cond || ' AND ' || extra;
+	END IF;
 
 	-- Counts cover the filters, not the cursor.
 	IF f->>'count' = 'exact' THEN
@@ -347,5 +353,14 @@ BEGIN
 
 	RETURN json_build_object('data', rows, 'next_cursor', nxt,
 	    'total', total, 'total_kind', coalesce(f->>'count', 'none'))::text;
+END
+$$;
+
+-- GET /v1/customers
+CREATE FUNCTION api_customers_list(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN crm_customers_page(f, NULL);
 END
 $$;

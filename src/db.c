@@ -480,19 +480,22 @@ static void
 set_failure(struct crm_db *db, const char *message)
 {
 	struct prepared *slot;
-	const char *state, *primary;
+	const char *state, *primary, *fields;
 
 	if (db->err.kind != CRM_ERR_NONE)
 		return;
 
 	state = NULL;
 	primary = NULL;
+	fields = NULL;
 	if (db->sql.result != NULL) {
 		state = PQresultErrorField(db->sql.result, PG_DIAG_SQLSTATE);
 		primary =
 		    PQresultErrorField(db->sql.result, PG_DIAG_MESSAGE_PRIMARY);
+		fields =
+		    PQresultErrorField(db->sql.result, PG_DIAG_MESSAGE_DETAIL);
 	}
-	crm_error_from_pg(&db->err, state, primary);
+	crm_error_from_pg(&db->err, state, primary, fields);
 
 	/* A session that lost our prepared statement prepares it again. */
 	if (state != NULL && strcmp(state, "26000") == 0 &&

@@ -137,12 +137,15 @@ kind_of_status(int status)
 /*
  * Map a failed statement to an error: the API's own errors, raised in SQL
  * with SQLSTATE CRnnn (see crm_raise in sql/0002_access.sql), become HTTP
- * nnn with their message as the detail; every other state goes through
- * crm_error_from_sqlstate().
+ * nnn with their message as the detail, and the field errors their DETAIL
+ * carries as a JSON array (crm_raise_fields) become the problem's errors;
+ * every other state goes through crm_error_from_sqlstate().
  */
 void
-crm_error_from_pg(struct crm_error *err, const char *state, const char *message)
+crm_error_from_pg(struct crm_error *err, const char *state, const char *message,
+    const char *fields)
 {
+	json_t *list;
 	int status;
 
 	if (state != NULL && state[0] == 'C' && state[1] == 'R' &&
@@ -152,6 +155,15 @@ crm_error_from_pg(struct crm_error *err, const char *state, const char *message)
 		status = atoi(state + 2);
 		crm_error_set(err, kind_of_status(status), "%s",
 		    message != NULL ? message : "");
+		if (fields != NULL && fields[0] == '[' &&
+		    (list = json_loads(fields, 0, NULL)) != NULL) {
+			if (json_is_array(list)) {
+				json_decref(err->errors);
+				err->errors = list;
+			} else {
+				json_decref(list);
+			}
+		}
 		return;
 	}
 

@@ -223,6 +223,10 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 			}
 		}
 		break;
+	case CRM_T_OBJECT:
+		if (!json_is_object(v))
+			code = "type";
+		break;
 	case CRM_T_UUID_ARRAY:
 		if (!json_is_array(v) || json_array_size(v) == 0 ||
 		    (long long)json_array_size(v) > f->max) {

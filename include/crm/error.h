@@ -55,6 +55,7 @@ int crm_error_status(enum crm_error_kind);
 const char *crm_error_slug(enum crm_error_kind);
 const char *crm_error_title(enum crm_error_kind);
 void crm_error_from_sqlstate(struct crm_error *, const char *);
-void crm_error_from_pg(struct crm_error *, const char *, const char *);
+void
+crm_error_from_pg(struct crm_error *, const char *, const char *, const char *);
 
 #endif

@@ -28,6 +28,7 @@ enum crm_type {
 	CRM_T_URL, /* http(s)://..., at most max characters */
 	CRM_T_TEXT_ARRAY, /* up to 50 distinct strings of min..max chars */
 	CRM_T_PHONE_ARRAY, /* up to 10 distinct phone numbers */
+	CRM_T_OBJECT, /* any JSON object (checked further by the database) */
 	CRM_T_UUID_ARRAY, /* 1..max distinct UUIDs */
 	CRM_T_DATE, /* YYYY-MM-DD, a real calendar date */
 };

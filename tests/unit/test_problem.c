@@ -89,19 +89,30 @@ main(void)
 
 	/* The API's own errors raised in SQL: CRnnn, message shown. */
 	crm_error_cleanup(&err);
-	crm_error_from_pg(&err, "CR412", "The user changed.");
+	crm_error_from_pg(&err, "CR412", "The user changed.", NULL);
 	CHECK(crm_error_status(err.kind) == 412);
 	CHECK_STR(err.detail, "The user changed.");
 	crm_error_cleanup(&err);
-	crm_error_from_pg(&err, "CR401", "The credentials are invalid.");
+	crm_error_from_pg(&err, "CR401", "The credentials are invalid.", NULL);
 	CHECK(err.kind == CRM_ERR_UNAUTHORIZED);
 	crm_error_cleanup(&err);
-	crm_error_from_pg(&err, "CR999", "odd");
+	crm_error_from_pg(&err, "CR999", "odd", NULL);
 	CHECK(crm_error_status(err.kind) == 500);
 	crm_error_cleanup(&err);
-	crm_error_from_pg(&err, "23505", "duplicate key value (email)=(x)");
+	crm_error_from_pg(&err, "23505", "duplicate key value (email)=(x)",
+	    "Key (email)=(x) already exists.");
 	CHECK(crm_error_status(err.kind) == 409);
 	CHECK(strstr(err.detail, "email") == NULL);
+	CHECK(err.errors == NULL);
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "CR422", "Bad custom fields.",
+	    "[{\"field\":\"custom.size\",\"code\":\"type\","
+	    "\"message\":\"must be a number\"}]");
+	CHECK(err.kind == CRM_ERR_VALIDATION);
+	CHECK(json_array_size(err.errors) == 1);
+	crm_error_cleanup(&err);
+	crm_error_from_pg(&err, "CR422", "x", "not json");
+	CHECK(err.errors == NULL);
 
 	CHECK(crm_error_status((enum crm_error_kind)999) == 500);
 	CHECK(crm_error_status(CRM_ERR_TOO_LARGE) == 413);
