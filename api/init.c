@@ -22,12 +22,15 @@ void kore_worker_configure(void);
  * (password hashing) are created with clone3, which Kore does not know:
  * ENOSYS makes glibc fall back to clone, which Kore's task filter allows;
  * new threads register with rseq. AddressSanitizer (the debug build)
- * asks for gettid and sched_getaffinity when a thread starts.
+ * asks for gettid and sched_getaffinity when a thread starts. glibc's
+ * resolver needs uname and sendmmsg to look up a database host by name
+ * (found by running the server against "host=db" in a container).
  */
 KORE_SECCOMP_FILTER("crm", KORE_SYSCALL_ALLOW(newfstatat),
     KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(rseq),
     KORE_SYSCALL_DENY(clone3, ENOSYS), KORE_SYSCALL_ALLOW(gettid),
-    KORE_SYSCALL_ALLOW(sched_getaffinity));
+    KORE_SYSCALL_ALLOW(sched_getaffinity), KORE_SYSCALL_ALLOW(sendmmsg),
+    KORE_SYSCALL_ALLOW(uname));
 
 static const char *
 env_get(const char *name)

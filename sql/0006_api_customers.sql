@@ -199,9 +199,16 @@ DECLARE
 	c	customers;
 BEGIN
 	PERFORM crm_bind(p);
-	IF NOT EXISTS (SELECT 1 FROM customers WHERE id = p_id) THEN
+	SELECT * INTO c FROM customers WHERE id = p_id;
+	IF NOT FOUND THEN
 		RETURN NULL;
 	END IF;
+	-- A merged customer lives on in its survivor (0008).
+	IF c.merged_into IS NOT NULL THEN
+		PERFORM crm_raise('409', 'This customer was merged into ' ||
+		    c.merged_into || '; it cannot be restored.');
+	END IF;
+	c := NULL;
 	UPDATE customers SET deleted_at = NULL WHERE id = p_id
 	RETURNING * INTO c;
 	IF c.id IS NULL THEN
@@ -301,10 +308,30 @@ BEGIN
 		cond := cond || ' AND updated_at < ($1->>''updated_before'')::timestamptz';
 	END IF;
 	IF f ? 'q' THEN
-		cond := cond || ' AND crm_matches(search, lower($1->>''q''))';
+		-- Spelt out with the query as a literal, so the planner sees
+		-- constants: the bigram and trigram indexes then serve it.
+		cond := cond || format(' AND ((strpos(search, %1$L) > 0 AND '
+		    'crm_bigrams(search) @> crm_bigrams(%1$L))%2$s)',
+		    lower(f->>'q'), CASE WHEN length(f->>'q') >= 4 THEN
+		    format(' OR id IN (SELECT t.id FROM customers t WHERE %L <%% '
+		    'lower(t.name))', lower(f->>'q')) ELSE '' END);
 	END IF;
 	IF extra IS NOT NULL THEN
 		cond := cond || ' AND ' || extra;
+	END IF;
+	-- Row-level security decides; these repeat its verdict as plain
+	-- conditions the planner can use (the policies' function calls hide
+	-- it): a rep's page then walks their own index entries, not the
+	-- organisation's. The values are the bound caller's, never input.
+	cond := cond || format(' AND org_id = %L::uuid', crm_org());
+	IF NOT crm_org_wide() AND crm_role() NOT IN ('marketing', 'service')
+	THEN
+		-- One owner (a rep): an equality, so the page is read in
+		-- index order and the scan stops after one page.
+		cond := cond || CASE WHEN cardinality(crm_team()) = 1 THEN
+		    format(' AND owner_id = %L::uuid', (crm_team())[1])
+		    ELSE format(' AND owner_id = ANY (%L::uuid[])', crm_team())
+		    END;
 	END IF;
 
 	-- Counts cover the filters, not the cursor.

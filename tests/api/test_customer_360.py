@@ -130,6 +130,8 @@ def test_merge_moves_everything_in_one_transaction(api, stack, tokens):
                    ).json()["customer_id"] == keep["id"]
     assert api.get("/v1/customers/" + child["id"], headers=h
                    ).json()["parent_id"] == keep["id"]
+    assert api.post("/v1/customers/%s/restore" % dup["id"],
+                    headers=h).status_code == 409
     entries = api.get("/v1/audit?action=merge&entity_id=" + keep["id"],
                       headers=bearer(tokens["admin"])).json()["data"]
     assert entries and entries[0]["changes"]["merged_ids"] == [dup["id"]]

@@ -44,7 +44,7 @@ SELECT '00000000-0000-4000-8000-000000000001',
     w.city[1 + i % 16] || w.trade[1 + (i / 16) % 16] ||
 	(i / 256)::text || w.kind[1 + i % 6],
     w.trade[1 + (i / 16) % 16], w.city[1 + i % 16], w.city[1 + i % 16],
-    '0' || (20 + i % 80)::text || '-' || lpad((i * 7919 % 100000000)::text,
+    '0' || (20 + i % 80)::text || '-' || lpad((i::bigint * 7919 % 100000000)::text,
 	8, '0'),
     'contact' || i || '@c' || (i % 1000) || '.example.cn',
     w.grade[1 + i % 4], w.stage[1 + i % 6],
