@@ -94,6 +94,10 @@ struct crm_db *api_db(struct http_request *, struct api_ctx *, const char *);
 int api_db_param(struct api_ctx *, const char *);
 int api_db_param_json(struct api_ctx *, json_t *);
 int api_path_id(struct http_request *, struct api_ctx *);
+int
+api_db_by_id(struct http_request *, struct api_ctx *, const char *, int, int);
+int api_db_with(struct http_request *, struct api_ctx *, const char *, json_t *,
+    int, int);
 int api_if_match(struct http_request *, struct api_ctx *, char *, size_t);
 
 /* session.c */

@@ -41,26 +41,16 @@ api_contacts_of_customer(struct http_request *req, struct api_ctx *ctx)
 int
 api_contacts_list(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_contacts_list($1, NULL, $2)");
-		(void)api_db_param_json(ctx, ctx->query);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_with(req, ctx, "SELECT api_contacts_list($1, NULL, $2)",
+	    ctx->query, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/contacts/{id} */
 int
 api_contacts_get(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_contacts_get($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_contacts_get($1, $2)", 200,
+	    API_RESP_ETAG));
 }
 
 /* PATCH /v1/contacts/{id} */
@@ -87,28 +77,16 @@ api_contacts_update(struct http_request *req, struct api_ctx *ctx)
 int
 api_contacts_delete(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_contacts_delete($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_by_id(req, ctx, "SELECT api_contacts_delete($1, $2)",
+	    204, API_RESP_EMPTY));
 }
 
 /* GET /v1/contacts/{id}/relations */
 int
 api_contact_relations_list(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_contact_relations_list($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_by_id(req, ctx,
+	    "SELECT api_contact_relations_list($1, $2)", 200, API_RESP_PLAIN));
 }
 
 /* POST /v1/contacts/{id}/relations {to_contact_id, kind} */

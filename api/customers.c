@@ -11,27 +11,16 @@
 int
 api_customers_create(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_customers_create($1, $2)");
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (
-	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+	return (api_db_with(req, ctx, "SELECT api_customers_create($1, $2)",
+	    ctx->body, 201, API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* GET /v1/customers/{id} */
 int
 api_customers_get(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_get($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_customers_get($1, $2)", 200,
+	    API_RESP_ETAG));
 }
 
 /* PATCH /v1/customers/{id} */
@@ -77,54 +66,32 @@ api_customers_delete(struct http_request *req, struct api_ctx *ctx)
 int
 api_customers_restore(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_restore($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_customers_restore($1, $2)",
+	    200, API_RESP_ETAG));
 }
 
 /* GET /v1/customers/{id}/lifecycle */
 int
 api_customers_lifecycle(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_lifecycle($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_by_id(req, ctx, "SELECT api_customers_lifecycle($1, $2)",
+	    200, API_RESP_PLAIN));
 }
 
 /* GET /v1/customers */
 int
 api_customers_list(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_customers_list($1, $2)");
-		(void)api_db_param_json(ctx, ctx->query);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_with(req, ctx, "SELECT api_customers_list($1, $2)",
+	    ctx->query, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/customers/{id}/overview: the 360° view in one statement. */
 int
 api_customers_overview(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_overview($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_by_id(req, ctx, "SELECT api_customers_overview($1, $2)",
+	    200, API_RESP_PLAIN));
 }
 
 /* GET /v1/customers/{id}/graph */
@@ -146,24 +113,14 @@ api_customers_graph(struct http_request *req, struct api_ctx *ctx)
 int
 api_customers_duplicates(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_duplicates($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_by_id(req, ctx,
+	    "SELECT api_customers_duplicates($1, $2)", 200, API_RESP_PLAIN));
 }
 
 /* POST /v1/customers/merge {survivor_id, merged_ids} */
 int
 api_customers_merge(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_customers_merge($1, $2)");
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_with(req, ctx, "SELECT api_customers_merge($1, $2)",
+	    ctx->body, 200, API_RESP_ETAG));
 }

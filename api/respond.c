@@ -230,3 +230,38 @@ api_if_match(struct http_request *req, struct api_ctx *ctx, char *out,
 
 	return (1);
 }
+
+/*
+ * The whole handler of a route whose statement takes the caller and the
+ * path's id ($1, $2): 404 for an id that is not a UUID, then the answer
+ * as api_db_respond() gives it.
+ */
+int
+api_db_by_id(struct http_request *req, struct api_ctx *ctx, const char *sql,
+    int status, int flags)
+{
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, sql);
+		(void)api_db_param(ctx, ctx->params.value[0]);
+	}
+
+	return (api_db_respond(req, ctx, status, flags));
+}
+
+/*
+ * The whole handler of a route whose statement takes the caller and one
+ * JSON value ($1, $2): the parsed body or query, `arg`.
+ */
+int
+api_db_with(struct http_request *req, struct api_ctx *ctx, const char *sql,
+    json_t *arg, int status, int flags)
+{
+	if (ctx->db == NULL) {
+		api_db(req, ctx, sql);
+		(void)api_db_param_json(ctx, arg);
+	}
+
+	return (api_db_respond(req, ctx, status, flags));
+}

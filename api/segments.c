@@ -10,12 +10,8 @@
 int
 api_customers_search(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_customers_search($1, $2)");
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_with(req, ctx, "SELECT api_customers_search($1, $2)",
+	    ctx->body, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/segments */
@@ -32,41 +28,24 @@ api_segments_list(struct http_request *req, struct api_ctx *ctx)
 int
 api_segments_create(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_segments_create($1, $2)");
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (
-	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+	return (api_db_with(req, ctx, "SELECT api_segments_create($1, $2)",
+	    ctx->body, 201, API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* GET /v1/segments/{id} */
 int
 api_segments_get(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_segments_get($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_segments_get($1, $2)", 200,
+	    API_RESP_ETAG));
 }
 
 /* DELETE /v1/segments/{id} */
 int
 api_segments_delete(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_segments_delete($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_by_id(req, ctx, "SELECT api_segments_delete($1, $2)",
+	    204, API_RESP_EMPTY));
 }
 
 /* GET /v1/segments/{id}/members */
@@ -98,25 +77,14 @@ api_custom_fields_list(struct http_request *req, struct api_ctx *ctx)
 int
 api_custom_fields_create(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_custom_fields_create($1, $2)");
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (
-	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+	return (api_db_with(req, ctx, "SELECT api_custom_fields_create($1, $2)",
+	    ctx->body, 201, API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* DELETE /v1/custom-fields/{id} (admin) */
 int
 api_custom_fields_delete(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_custom_fields_delete($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_by_id(req, ctx,
+	    "SELECT api_custom_fields_delete($1, $2)", 204, API_RESP_EMPTY));
 }

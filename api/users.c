@@ -25,26 +25,16 @@ api_me_get(struct http_request *req, struct api_ctx *ctx)
 int
 api_users_list(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_users_list($1, $2)");
-		(void)api_db_param_json(ctx, ctx->query);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_with(req, ctx, "SELECT api_users_list($1, $2)",
+	    ctx->query, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/users/{id} */
 int
 api_users_get(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_users_get($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_users_get($1, $2)", 200,
+	    API_RESP_ETAG));
 }
 
 /* POST /v1/users (admin): the password is hashed in a task first. */
@@ -118,14 +108,8 @@ api_users_update(struct http_request *req, struct api_ctx *ctx)
 int
 api_users_deactivate(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_users_deactivate($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id(req, ctx, "SELECT api_users_deactivate($1, $2)",
+	    200, API_RESP_ETAG));
 }
 
 /*
@@ -194,24 +178,14 @@ api_keys_list(struct http_request *req, struct api_ctx *ctx)
 int
 api_keys_revoke(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_keys_revoke($1, $2)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_by_id(req, ctx, "SELECT api_keys_revoke($1, $2)", 204,
+	    API_RESP_EMPTY));
 }
 
 /* GET /v1/audit (admin) */
 int
 api_audit_list(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		api_db(req, ctx, "SELECT api_audit_list($1, $2)");
-		(void)api_db_param_json(ctx, ctx->query);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (api_db_with(req, ctx, "SELECT api_audit_list($1, $2)",
+	    ctx->query, 200, API_RESP_PLAIN));
 }

@@ -170,13 +170,87 @@ crm_uuid_valid(const char *s)
 	return (1);
 }
 
+/* Element checks of array fields: NULL when fine, else the error code. */
+static const char *
+enum_element(const struct crm_field *f, const char *s)
+{
+	return (enum_has(f->values, s) ? NULL : "enum");
+}
+
+static const char *
+text_element(const struct crm_field *f, const char *s)
+{
+	return ((long long)utf8_chars(s) >= f->min &&
+		    (long long)utf8_chars(s) <= f->max
+		? NULL
+		: "length");
+}
+
+static const char *
+phone_element(const struct crm_field *f, const char *s)
+{
+	(void)f;
+	return (phone_valid(s) ? NULL : "format");
+}
+
+static const char *
+uuid_element(const struct crm_field *f, const char *s)
+{
+	(void)f;
+	return (crm_uuid_valid(s) ? NULL : "format");
+}
+
+/*
+ * Check an array field: `min` to `max` strings, each accepted by
+ * `element`, no two equal. Returns NULL, or the error code with `msg`
+ * saying what is wrong.
+ */
+static const char *
+check_array(const struct crm_field *f, json_t *v, size_t min, size_t max,
+    const char *(*element)(const struct crm_field *, const char *), char *msg,
+    size_t size)
+{
+	const char *s, *code;
+	size_t i, j, n;
+
+	if (!json_is_array(v) || json_array_size(v) < min ||
+	    json_array_size(v) > max) {
+		(void)snprintf(msg, size,
+		    "'%s' must be an array of %zu to %zu values.", f->name, min,
+		    max);
+		return ("type");
+	}
+
+	n = json_array_size(v);
+	for (i = 0; i < n; i++) {
+		s = json_string_value(json_array_get(v, i));
+		code = s == NULL ? "type" : element(f, s);
+		if (code != NULL) {
+			(void)snprintf(msg, size,
+			    "'%s' has an invalid value '%.60s'.", f->name,
+			    s != NULL ? s : "?");
+			return (code);
+		}
+		for (j = 0; j < i; j++) {
+			if (json_equal(json_array_get(v, j),
+				json_array_get(v, i))) {
+				(void)snprintf(msg, size,
+				    "'%s' lists a value twice.", f->name);
+				return ("duplicate");
+			}
+		}
+	}
+
+	return (NULL);
+}
+
 /* Check one present, non-null value; adds a field error and returns 0. */
 static int
 check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 {
 	const char *s, *code;
 	char msg[200];
-	size_t n, i, j;
+	size_t n;
 	long long x;
 
 	code = NULL;
@@ -201,99 +275,23 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 		}
 		break;
 	case CRM_T_ENUM_ARRAY:
-		if (!json_is_array(v) || json_array_size(v) == 0) {
-			code = "type";
-			(void)snprintf(msg, sizeof(msg),
-			    "'%s' must be a non-empty array.", f->name);
-			break;
-		}
-		n = json_array_size(v);
-		for (i = 0; i < n && code == NULL; i++) {
-			s = json_string_value(json_array_get(v, i));
-			if (s == NULL || !enum_has(f->values, s)) {
-				code = "enum";
-				(void)snprintf(msg, sizeof(msg),
-				    "'%s' has an unknown value '%.60s'.",
-				    f->name, s != NULL ? s : "?");
-			}
-			for (j = 0; j < i && code == NULL; j++) {
-				if (json_equal(json_array_get(v, j),
-					json_array_get(v, i)))
-					code = "duplicate";
-			}
-		}
+		code =
+		    check_array(f, v, 1, 100, enum_element, msg, sizeof(msg));
 		break;
 	case CRM_T_OBJECT:
 		if (!json_is_object(v))
 			code = "type";
 		break;
 	case CRM_T_UUID_ARRAY:
-		if (!json_is_array(v) || json_array_size(v) == 0 ||
-		    (long long)json_array_size(v) > f->max) {
-			code = "type";
-			(void)snprintf(msg, sizeof(msg),
-			    "'%s' must be an array of 1 to %lld ids.", f->name,
-			    f->max);
-			break;
-		}
-		n = json_array_size(v);
-		for (i = 0; i < n && code == NULL; i++) {
-			s = json_string_value(json_array_get(v, i));
-			if (s == NULL || !crm_uuid_valid(s))
-				code = "format";
-			for (j = 0; j < i && code == NULL; j++) {
-				if (json_equal(json_array_get(v, j),
-					json_array_get(v, i)))
-					code = "duplicate";
-			}
-		}
+		code = check_array(f, v, 1, (size_t)f->max, uuid_element, msg,
+		    sizeof(msg));
 		break;
 	case CRM_T_PHONE_ARRAY:
-		if (!json_is_array(v) || json_array_size(v) > 10) {
-			code = "type";
-			(void)snprintf(msg, sizeof(msg),
-			    "'%s' must be an array of at most 10 phone "
-			    "numbers.",
-			    f->name);
-			break;
-		}
-		n = json_array_size(v);
-		for (i = 0; i < n && code == NULL; i++) {
-			s = json_string_value(json_array_get(v, i));
-			if (s == NULL || !phone_valid(s))
-				code = "format";
-			for (j = 0; j < i && code == NULL; j++) {
-				if (json_equal(json_array_get(v, j),
-					json_array_get(v, i)))
-					code = "duplicate";
-			}
-		}
+		code =
+		    check_array(f, v, 0, 10, phone_element, msg, sizeof(msg));
 		break;
 	case CRM_T_TEXT_ARRAY:
-		if (!json_is_array(v) || json_array_size(v) > 50) {
-			code = "type";
-			(void)snprintf(msg, sizeof(msg),
-			    "'%s' must be an array of at most 50 strings.",
-			    f->name);
-			break;
-		}
-		n = json_array_size(v);
-		for (i = 0; i < n && code == NULL; i++) {
-			s = json_string_value(json_array_get(v, i));
-			if (s == NULL || (long long)utf8_chars(s) < f->min ||
-			    (long long)utf8_chars(s) > f->max) {
-				code = "length";
-				(void)snprintf(msg, sizeof(msg),
-				    "each of '%s' must be a string of %lld to "
-				    "%lld characters.",
-				    f->name, f->min, f->max);
-			}
-			for (j = 0; j < i && code == NULL; j++) {
-				if (json_equal(json_array_get(v, j),
-					json_array_get(v, i)))
-					code = "duplicate";
-			}
-		}
+		code = check_array(f, v, 0, 50, text_element, msg, sizeof(msg));
 		break;
 	default:
 		if (!json_is_string(v)) {
