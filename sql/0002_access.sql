@@ -52,6 +52,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT coalesce(crm_setting('app.org_wide') = 'on', false)
 $$;
 
+-- Whether the bound caller may use `scope`: always for people (their role
+-- decides), for an API key when it holds the scope (write implies read).
+CREATE FUNCTION crm_scope_ok(scope text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+	SELECT crm_setting('app.key_id') IS NULL OR
+	    scope = ANY (crm_setting('app.scopes')::text[]) OR
+	    (scope LIKE '%:read' AND replace(scope, ':read', ':write') =
+		ANY (crm_setting('app.scopes')::text[]))
+$$;
+
 -- Raise one of the API's own errors: SQLSTATE CRnnn maps to HTTP nnn and
 -- the message is shown to the client as the problem's detail.
 CREATE FUNCTION crm_raise(code text, message text) RETURNS void
@@ -118,6 +128,7 @@ BEGIN
 			WHERE id = k.id;
 		END IF;
 		PERFORM set_config('app.key_id', k.id::text, true);
+		PERFORM set_config('app.scopes', k.scopes::text, true);
 	ELSE
 		SELECT * INTO u FROM users
 		WHERE id = (p->>'user')::uuid AND org_id = (p->>'org')::uuid

@@ -186,9 +186,31 @@ BEGIN
 	IF p_hash IS NOT NULL THEN
 		UPDATE users SET password_hash = p_hash WHERE id = p_id;
 	END IF;
+	-- A new password or a deactivation ends every session of the user.
+	IF p_hash IS NOT NULL OR (b ? 'active' AND
+	    NOT (b->>'active')::boolean) THEN
+		PERFORM crm_revoke_sessions(p_id);
+	END IF;
 	RETURN user_json(p_id)::text;
 END
 $$;
+
+-- Revoke every refresh token of `p_user`, for an admin of their
+-- organisation (crm_app cannot reach refresh tokens otherwise).
+CREATE FUNCTION crm_revoke_sessions(p_user uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	IF crm_role() IS DISTINCT FROM 'admin' OR NOT EXISTS (SELECT 1
+	    FROM users WHERE id = p_user AND org_id = crm_org()) THEN
+		PERFORM crm_raise('403', 'Only an admin of the organisation '
+		    'ends its users'' sessions.');
+	END IF;
+	UPDATE refresh_tokens SET revoked_at = now()
+	WHERE user_id = p_user AND revoked_at IS NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION crm_revoke_sessions(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_revoke_sessions(uuid) TO crm_app;
 
 -- DELETE /v1/users/{id} (admin): deactivate; their tokens and keys stop
 -- working at once (crm_bind checks `active`).

@@ -33,7 +33,8 @@ ALTER TABLE contacts FORCE ROW LEVEL SECURITY;
 -- The subqueries run under the customers policies of the caller.
 CREATE POLICY contacts_read ON contacts FOR SELECT
 	USING (org_id = crm_org() AND EXISTS (
-	    SELECT 1 FROM customers c WHERE c.id = customer_id));
+	    SELECT 1 FROM customers c WHERE c.id = customer_id
+	    AND c.deleted_at IS NULL));
 CREATE POLICY contacts_insert ON contacts FOR INSERT
 	WITH CHECK (org_id = crm_org() AND EXISTS (
 	    SELECT 1 FROM customers c WHERE c.id = customer_id

@@ -179,8 +179,9 @@ BEGIN
 		UNION SELECT up.id FROM up JOIN customers c ON c.id = up.id
 		UNION SELECT id FROM down
 	), people AS (
+		-- An API key without contacts:read gets the tree only.
 		SELECT ct FROM contacts ct JOIN nodes n ON ct.customer_id = n.id
-		WHERE ct.deleted_at IS NULL
+		WHERE ct.deleted_at IS NULL AND crm_scope_ok('contacts:read')
 	)
 	SELECT json_build_object(
 	    'customer_id', p_id,
@@ -229,7 +230,8 @@ BEGIN
 		WHERE x.parent_id = c.id AND x.deleted_at IS NULL), '[]'),
 	    'contacts', coalesce((SELECT json_agg(contact_json(ct)
 		ORDER BY ct.created_at, ct.id) FROM contacts ct
-		WHERE ct.customer_id = c.id AND ct.deleted_at IS NULL), '[]'),
+		WHERE ct.customer_id = c.id AND ct.deleted_at IS NULL
+		  AND crm_scope_ok('contacts:read')), '[]'),
 	    'lifecycle', coalesce((SELECT json_agg(json_build_object(
 		'from_stage', h.from_stage, 'to_stage', h.to_stage,
 		'changed_by', h.changed_by, 'changed_at', h.changed_at)
@@ -336,6 +338,10 @@ DECLARE
 	n		integer;
 BEGIN
 	PERFORM crm_bind(p);
+	IF NOT crm_scope_ok('contacts:write') THEN
+		PERFORM crm_raise('403', 'Merging moves contacts: the API key '
+		    'needs contacts:write too.');
+	END IF;
 	IF survivor = ANY (merged) THEN
 		PERFORM crm_raise('422', 'survivor_id cannot be among '
 		    'merged_ids.');

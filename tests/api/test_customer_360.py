@@ -173,3 +173,33 @@ def test_surroundings_of_others_records_are_404(api, tokens, org2):
                            headers=bearer(token))
             assert real.status_code == fake.status_code == 404
             assert real.json()["detail"] == fake.json()["detail"]
+
+
+def test_api_key_without_contacts_scope_sees_no_contacts(api, tokens):
+    t = tokens["rep1"]
+    c = create(api, t, name="钥匙范围")
+    contact(api, t, c["id"], "不给钥匙看")
+    k = api.post("/v1/api-keys", headers=bearer(tokens["admin"]), json={
+        "name": "customers only", "scopes": ["customers:write"],
+        "user_id": DEMO["rep1"][1]}).json()
+    h = {"X-API-Key": k["key"]}
+    assert api.get("/v1/customers/%s/overview" % c["id"], headers=h
+                   ).json()["contacts"] == []
+    assert api.get("/v1/customers/%s/graph" % c["id"], headers=h
+                   ).json()["contacts"] == []
+    other = create(api, t, name="钥匙合并")
+    assert api.post("/v1/customers/merge", headers=h, json={
+        "survivor_id": c["id"], "merged_ids": [other["id"]]}
+        ).status_code == 403
+
+
+def test_contacts_of_a_deleted_customer_are_gone(api, tokens):
+    t = tokens["rep1"]
+    c = create(api, t, name="删除后联系人")
+    ct = contact(api, t, c["id"], "随客户删除")
+    api.delete("/v1/customers/" + c["id"], headers=bearer(t))
+    assert api.get("/v1/contacts/" + ct["id"], headers=bearer(t)
+                   ).status_code == 404
+    api.post("/v1/customers/%s/restore" % c["id"], headers=bearer(t))
+    assert api.get("/v1/contacts/" + ct["id"], headers=bearer(t)
+                   ).status_code == 200

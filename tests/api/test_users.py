@@ -109,8 +109,13 @@ def test_role_change_takes_effect_immediately(api, tokens):
 
 def test_password_change(api, tokens):
     u = new_user(api, tokens).json()
+    old = login(api, u["email"], "a-long-passphrase").json()
     api.patch("/v1/users/" + u["id"], headers=bearer(tokens["admin"]),
               json={"password": "another-long-one"})
+    # Every session of the user ended with the old password.
+    assert api.post("/v1/auth/refresh",
+                    json={"refresh_token": old["refresh_token"]}
+                    ).status_code == 401
     assert login(api, u["email"], "a-long-passphrase").status_code == 401
     assert login(api, u["email"], "another-long-one").status_code == 200
 
