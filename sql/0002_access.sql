@@ -296,7 +296,8 @@ DECLARE
 	changes		jsonb := '{}';
 	f		text;
 	secret		text[] := ARRAY['password_hash', 'key_hash'];
-	skip		text[] := ARRAY['updated_at', 'version'];
+	skip		text[] := ARRAY['updated_at', 'version', 'last_used_at',
+			    'last_used_ip'];
 BEGIN
 	IF TG_OP <> 'INSERT' THEN
 		old_j := to_jsonb(OLD);

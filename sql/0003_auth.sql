@@ -22,7 +22,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	      ORDER BY at DESC OFFSET p_max - 1 LIMIT 1) f
 $$;
 
--- Step 1 of a login: {"retry_after": n} when throttled, else the account's
+-- Step 1 of a login: {"retry_after": n} when throttled, else (counting the
+-- attempt as a failure until step 2 says otherwise) the account's
 -- password hash ({"hash": null} for an unknown or inactive account: the
 -- server then verifies against a dummy hash, so both cost the same).
 CREATE FUNCTION auth_login_start(p_email text, p_ip text) RETURNS text
@@ -31,22 +32,28 @@ DECLARE
 	wait		integer;
 	u		users%ROWTYPE;
 BEGIN
+	-- Check and count under a per-account lock, before the password is
+	-- tried: parallel guesses are counted too. A success takes its
+	-- attempt back (auth_login_finish).
+	PERFORM pg_advisory_xact_lock(hashtext('crm.login:' || lower(p_email)));
 	wait := greatest(
 	    auth_retry_after('email', lower(p_email), (auth_limits()).per_email),
 	    auth_retry_after('ip', p_ip, (auth_limits()).per_ip));
 	IF wait > 0 THEN
 		RETURN json_build_object('retry_after', wait)::text;
 	END IF;
+	INSERT INTO auth_failures (kind, key) VALUES
+	    ('email', lower(p_email)), ('ip', p_ip);
 	SELECT * INTO u FROM users WHERE lower(email) = lower(p_email)
 	    AND active AND password_hash IS NOT NULL;
 	RETURN json_build_object('hash', u.password_hash)::text;
 END
 $$;
 
--- Step 2 of a login. On success: store the new refresh token's hash (a new
--- family), audit, and return the claims to sign. On failure: count it
--- against the account and the address, audit if the account exists, and
--- return {"failed": true, "retry_after": n}.
+-- Step 2 of a login. On success: take back the attempt counted at the
+-- start, store the new refresh token's hash (a new family), audit, and
+-- return the claims to sign. On failure: audit if the account exists and
+-- return {"failed": true}.
 CREATE FUNCTION auth_login_finish(p_email text, p_ip text, p_ok boolean,
     p_refresh_hash text, p_jti text, p_rid text)
 RETURNS text
@@ -60,8 +67,7 @@ BEGIN
 	PERFORM set_config('app.ip', coalesce(p_ip, ''), true);
 
 	IF NOT p_ok OR NOT FOUND THEN
-		INSERT INTO auth_failures (kind, key) VALUES
-		    ('email', lower(p_email)), ('ip', p_ip);
+		-- The attempt was counted when it started.
 		IF u.id IS NOT NULL THEN
 			PERFORM crm_audit_write(u.org_id, 'login_failed', 'users',
 			    u.id, '{}', u.id);
@@ -70,6 +76,8 @@ BEGIN
 	END IF;
 
 	DELETE FROM auth_failures WHERE kind = 'email' AND key = lower(p_email);
+	DELETE FROM auth_failures WHERE id = (SELECT max(id) FROM auth_failures
+	    WHERE kind = 'ip' AND key = p_ip);
 	INSERT INTO refresh_tokens (org_id, user_id, family_id, token_hash,
 	    expires_at)
 	VALUES (u.org_id, u.id, gen_random_uuid(), p_refresh_hash,

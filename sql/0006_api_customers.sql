@@ -205,8 +205,8 @@ BEGIN
 	END IF;
 	-- A merged customer lives on in its survivor (0008).
 	IF c.merged_into IS NOT NULL THEN
-		PERFORM crm_raise('409', 'This customer was merged into ' ||
-		    c.merged_into || '; it cannot be restored.');
+		PERFORM crm_raise('409', 'This customer was merged into '
+		    'another; it cannot be restored.');
 	END IF;
 	c := NULL;
 	UPDATE customers SET deleted_at = NULL WHERE id = p_id

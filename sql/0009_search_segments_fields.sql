@@ -126,8 +126,18 @@ $$;
 CREATE FUNCTION crm_customers_custom() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF TG_OP = 'INSERT' OR NEW.custom IS DISTINCT FROM OLD.custom THEN
+	IF TG_OP = 'INSERT' THEN
 		NEW.custom := crm_custom_apply('{}', NEW.custom);
+	ELSIF NEW.custom IS DISTINCT FROM OLD.custom THEN
+		-- Only what changed is checked: values of fields deleted
+		-- since stay, untouched, without blocking other edits.
+		NEW.custom := crm_custom_apply(OLD.custom,
+		    (SELECT coalesce(jsonb_object_agg(k, NEW.custom->k), '{}')
+		     FROM jsonb_object_keys(NEW.custom) k
+		     WHERE NEW.custom->k IS DISTINCT FROM OLD.custom->k) ||
+		    (SELECT coalesce(jsonb_object_agg(k, 'null'::jsonb), '{}')
+		     FROM jsonb_object_keys(OLD.custom) k
+		     WHERE NOT NEW.custom ? k));
 	END IF;
 	RETURN NEW;
 END

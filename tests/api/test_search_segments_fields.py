@@ -145,3 +145,8 @@ def test_custom_fields(api, stack, tokens):
     fid = [x["id"] for x in listed if x["key"] == key][0]
     assert api.delete("/v1/custom-fields/" + fid, headers=admin
                       ).status_code == 204
+    # A deleted field's value stays and does not block other edits.
+    p = api.patch("/v1/customers/" + c["id"], headers=rep,
+                  json={"custom": {lvl: "银"}})
+    assert p.status_code == 200 and p.json()["custom"] == {key: 500000,
+                                                            lvl: "银"}
