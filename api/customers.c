@@ -27,39 +27,18 @@ api_customers_get(struct http_request *req, struct api_ctx *ctx)
 int
 api_customers_update(struct http_request *req, struct api_ctx *ctx)
 {
-	char version[16];
-	int im;
-
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx) ||
-		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_update($1, $2, $3, $4)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-		(void)api_db_param(ctx, im > 0 ? version : NULL);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_versioned(req, ctx,
+	    "SELECT api_customers_update($1, $2, $3, $4)", ctx->body, 200,
+	    API_RESP_ETAG));
 }
 
 /* DELETE /v1/customers/{id}: soft delete, 204. */
 int
 api_customers_delete(struct http_request *req, struct api_ctx *ctx)
 {
-	char version[16];
-	int im;
-
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx) ||
-		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_customers_delete($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param(ctx, im > 0 ? version : NULL);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_versioned(req, ctx,
+	    "SELECT api_customers_delete($1, $2, $3)", NULL, 204,
+	    API_RESP_EMPTY));
 }
 
 /* POST /v1/customers/{id}/restore */

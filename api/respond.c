@@ -265,3 +265,30 @@ api_db_with(struct http_request *req, struct api_ctx *ctx, const char *sql,
 
 	return (api_db_respond(req, ctx, status, flags));
 }
+
+/*
+ * The whole handler of a change guarded by If-Match: the statement takes
+ * the caller, the path's id, `body` when it is not NULL, and the version
+ * from If-Match (NULL when absent). 404 for an id that is not a UUID, 412
+ * for an If-Match that is not one of our ETags.
+ */
+int
+api_db_versioned(struct http_request *req, struct api_ctx *ctx, const char *sql,
+    json_t *body, int status, int flags)
+{
+	char version[16];
+	int im;
+
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) ||
+		    (im = api_if_match(req, ctx, version, sizeof(version))) < 0)
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, sql);
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		if (body != NULL)
+			(void)api_db_param_json(ctx, body);
+		(void)api_db_param(ctx, im > 0 ? version : NULL);
+	}
+
+	return (api_db_respond(req, ctx, status, flags));
+}
