@@ -174,8 +174,11 @@ crm_seed_demo() {
 	hash=$(openssl kdf -keylen 32 -kdfopt pass:demo-password-2026 \
 	    -kdfopt hexsalt:"$salt" -kdfopt n:16384 -kdfopt r:8 \
 	    -kdfopt p:1 SCRYPT | tr -d ':\n' | tr 'A-F' 'a-f')
-	crm_psql_super crm -v pwhash="scrypt\$16384\$8\$1\$$salt\$$hash" \
-	    <"$CRM_ROOT/sql/demo/seed.sql"
+	# seed.sql first, then each module's seed_*.sql, in name order.
+	for f in "$CRM_ROOT"/sql/demo/seed*.sql; do
+		crm_psql_super crm \
+		    -v pwhash="scrypt\$16384\$8\$1\$$salt\$$hash" <"$f"
+	done
 }
 
 # A development CA and a server certificate for 127.0.0.1 and localhost

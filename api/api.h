@@ -165,6 +165,24 @@ int api_custom_fields_list(struct http_request *, struct api_ctx *);
 int api_custom_fields_create(struct http_request *, struct api_ctx *);
 int api_custom_fields_delete(struct http_request *, struct api_ctx *);
 
+/* pipelines.c */
+
+/* opportunities.c */
+
+/* leads.c */
+
+/* activities.c */
+
+/* tasks.c */
+
+/* products.c */
+
+/* quotes.c */
+
+/* contracts.c */
+
+/* orders.c */
+
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];
 extern const size_t crm_openapi_json_len;

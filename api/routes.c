@@ -219,6 +219,16 @@ static const struct crm_field custom_field_body[] = {
     END,
 };
 
+/* --- pipelines and opportunities (sql/0011) --- */
+
+/* --- leads (sql/0012) --- */
+
+/* --- activities and tasks (sql/0013) --- */
+
+/* --- products, quotes and contracts (sql/0014) --- */
+
+/* --- orders and subscriptions (sql/0015) --- */
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -327,6 +337,16 @@ const struct api_route api_routes[] = {
     {DELETE, "/v1/contacts/{id}/relations/{relation_id}",
 	"deleteContactRelation", NONE, "contacts:write", no_params, NULL,
 	api_contact_relations_delete},
+
+    /* --- pipelines and opportunities --- */
+
+    /* --- leads --- */
+
+    /* --- activities and tasks --- */
+
+    /* --- products, quotes and contracts --- */
+
+    /* --- orders and subscriptions --- */
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

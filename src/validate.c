@@ -18,6 +18,8 @@ static int email_valid(const char *);
 static int phone_valid(const char *);
 static int date_valid(const char *);
 static int time_valid(const char *);
+static const char *
+decimal_check(const struct crm_field *, const char *, char *, size_t);
 static int enum_has(const char *const *, const char *);
 static json_t *
 qs_value(const struct crm_field *, const char *, struct crm_error *);
@@ -293,6 +295,17 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 	case CRM_T_TEXT_ARRAY:
 		code = check_array(f, v, 0, 50, text_element, msg, sizeof(msg));
 		break;
+	case CRM_T_DECIMAL:
+		if (!json_is_string(v)) {
+			code = "type";
+			(void)snprintf(msg, sizeof(msg),
+			    "'%s' must be a decimal string such as \"1234.56\" "
+			    "(never a JSON number, which loses cents).",
+			    f->name);
+			break;
+		}
+		code = decimal_check(f, json_string_value(v), msg, sizeof(msg));
+		break;
 	default:
 		if (!json_is_string(v)) {
 			code = "type";
@@ -469,6 +482,49 @@ time_valid(const char *s)
 	    isdigit((unsigned char)s[2]) && s[3] == ':' &&
 	    isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) &&
 	    s[6] == '\0');
+}
+
+/*
+ * An exact decimal as money and quantities are written: digits, then
+ * optionally a point and 1 to `min` decimals; at most `max` digits before
+ * the point; never negative, no exponent, no sign. Returns NULL when `s`
+ * is one, else the error code with `msg` saying what is wrong.
+ */
+static const char *
+decimal_check(const struct crm_field *f, const char *s, char *msg, size_t size)
+{
+	size_t whole, frac;
+
+	if (*s == '-' && strspn(s + 1, "0123456789.") == strlen(s + 1) &&
+	    s[1] != '\0') {
+		(void)snprintf(msg, size, "'%s' cannot be negative.", f->name);
+		return ("range");
+	}
+	whole = strspn(s, "0123456789");
+	frac = s[whole] == '.' ? strspn(s + whole + 1, "0123456789") : 0;
+	if (whole == 0 || (s[whole] == '.' && frac == 0) ||
+	    s[whole + (s[whole] == '.' ? 1 + frac : 0)] != '\0') {
+		(void)snprintf(msg, size,
+		    "'%s' must be a decimal such as \"1234.56\".", f->name);
+		return ("format");
+	}
+	if ((long long)frac > f->min) {
+		(void)snprintf(msg, size,
+		    "'%s' has at most %lld decimal places.", f->name, f->min);
+		return ("scale");
+	}
+	while (whole > 1 && *s == '0') {
+		s++;
+		whole--;
+	}
+	if ((long long)whole > f->max) {
+		(void)snprintf(msg, size,
+		    "'%s' has at most %lld digits before the point.", f->name,
+		    f->max);
+		return ("range");
+	}
+
+	return (NULL);
 }
 
 static int

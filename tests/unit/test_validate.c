@@ -20,6 +20,7 @@ static const struct crm_field user_fields[] = {
     {"phones", CRM_T_PHONE_ARRAY, 0, 0, 0, NULL},
     {"birthday", CRM_T_DATE, 0, 0, 0, NULL},
     {"ids", CRM_T_UUID_ARRAY, 0, 0, 2, NULL},
+    {"amount", CRM_T_DECIMAL, 0, 2, 5, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -158,6 +159,30 @@ main(void)
 		   "\"00000000-0000-4000-8000-000000000101\"]}",
 		  1, &err) == CRM_ERROR);
 	CHECK(has_error(&err, "ids", "duplicate"));
+
+	/* Money: exact decimal strings, 2 places, 5 digits here. */
+	CHECK(body("{\"amount\":\"1234.56\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"amount\":\"0\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"amount\":\"99999.9\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"amount\":\"000012345.00\"}", 1, &err) == CRM_OK);
+	CHECK(body("{\"amount\":\"1.234\"}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "scale"));
+	CHECK(body("{\"amount\":\"-1.00\"}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "range"));
+	CHECK(body("{\"amount\":\"123456\"}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "range"));
+	CHECK(body("{\"amount\":12.5}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "type"));
+	CHECK(body("{\"amount\":\"1e3\"}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "format"));
+	CHECK(body("{\"amount\":\"1.\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\".5\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\"\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\"+1\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\"1 000\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\"1,5\"}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"amount\":\"-\"}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "amount", "format"));
 
 	/* Query strings. */
 	CHECK(query(NULL, &q, &err) == CRM_OK && json_object_size(q) == 0);

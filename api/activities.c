@@ -1,0 +1,4 @@
+/*
+ * Activities, the sales daily log (R23).
+ */
+#include "api.h"

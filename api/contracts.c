@@ -1,0 +1,4 @@
+/*
+ * Contracts and their approval (R26).
+ */
+#include "api.h"

@@ -1,0 +1,4 @@
+/*
+ * Leads (R20).
+ */
+#include "api.h"

@@ -1,0 +1,4 @@
+/*
+ * Opportunities (R21, R22).
+ */
+#include "api.h"

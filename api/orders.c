@@ -1,0 +1,4 @@
+/*
+ * Orders, subscriptions and deliveries (R27).
+ */
+#include "api.h"

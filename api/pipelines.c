@@ -1,0 +1,4 @@
+/*
+ * Pipelines and their stages (R21).
+ */
+#include "api.h"

@@ -1,0 +1,4 @@
+/*
+ * The product catalogue (R25).
+ */
+#include "api.h"

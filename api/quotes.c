@@ -1,0 +1,4 @@
+/*
+ * Quotes built from catalogue lines (R25).
+ */
+#include "api.h"

@@ -1,0 +1,4 @@
+/*
+ * Tasks and the caller's agenda (R24).
+ */
+#include "api.h"
