@@ -1,10 +1,11 @@
--- 0010 the sales core (R20-R22): exact money, the rules every sales
+-- 0010 the sales core (R20-R25): exact money, the rules every sales
 -- module shares (who works on a record, legal status transitions),
 -- configurable pipelines with their stages, opportunities with their stage
--- history, and leads with their status history. The API's statements for
--- each module come in their own migrations (0011 onwards); this one holds
--- the tables that several modules reference, so that each of them can rely
--- on the same keys and policies.
+-- history, leads with their status history, activities and the product
+-- catalogue. The API's statements for each module come in their own
+-- migrations (0011 onwards); this one holds the tables that several
+-- modules reference, so that each of them can rely on the same keys and
+-- policies.
 
 -- --- money -----------------------------------------------------------------
 
@@ -423,4 +424,125 @@ GRANT SELECT ON lead_status_history TO crm_app;
 CREATE TRIGGER leads_touch BEFORE UPDATE ON leads
 	FOR EACH ROW EXECUTE FUNCTION crm_touch();
 CREATE TRIGGER leads_audit AFTER INSERT OR UPDATE OR DELETE ON leads
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+
+-- --- activities (R23) --------------------------------------------------------
+
+-- Calls, emails, meetings, visits and notes: the sales daily log. The
+-- owner is who did it; each may link a customer, a contact, an
+-- opportunity and a lead (lead scoring counts them, 0012).
+CREATE TABLE activities (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id		uuid NOT NULL REFERENCES organizations (id),
+	owner_id	uuid NOT NULL,
+	type		text NOT NULL CHECK (type IN ('call', 'email', 'meeting',
+			    'visit', 'note')),
+	subject		text NOT NULL CHECK (length(subject) BETWEEN 1 AND 200),
+	body		text CHECK (length(body) <= 10000),
+	direction	text CHECK (direction IN ('inbound', 'outbound')),
+	occurred_at	timestamptz NOT NULL DEFAULT now(),
+	duration_minutes integer CHECK (duration_minutes BETWEEN 0 AND 1440),
+	outcome		text CHECK (length(outcome) <= 500),
+	customer_id	uuid,
+	contact_id	uuid,
+	opportunity_id	uuid,
+	lead_id		uuid,
+	next_follow_up_at timestamptz,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	deleted_at	timestamptz,
+	version		integer NOT NULL DEFAULT 1,
+	UNIQUE (org_id, id),
+	FOREIGN KEY (org_id, owner_id) REFERENCES users (org_id, id),
+	FOREIGN KEY (org_id, customer_id) REFERENCES customers (org_id, id),
+	FOREIGN KEY (org_id, contact_id) REFERENCES contacts (org_id, id),
+	FOREIGN KEY (org_id, opportunity_id)
+	    REFERENCES opportunities (org_id, id),
+	FOREIGN KEY (org_id, lead_id) REFERENCES leads (org_id, id)
+);
+CREATE INDEX activities_owner_idx ON activities (org_id, owner_id,
+    occurred_at DESC, id DESC) WHERE deleted_at IS NULL;
+CREATE INDEX activities_customer_idx ON activities (org_id, customer_id,
+    occurred_at DESC) WHERE deleted_at IS NULL AND customer_id IS NOT NULL;
+CREATE INDEX activities_opportunity_idx ON activities (org_id,
+    opportunity_id) WHERE opportunity_id IS NOT NULL;
+CREATE INDEX activities_lead_idx ON activities (org_id, lead_id)
+    WHERE lead_id IS NOT NULL;
+CREATE INDEX activities_follow_up_idx ON activities (org_id, owner_id,
+    next_follow_up_at) WHERE next_follow_up_at IS NOT NULL
+    AND deleted_at IS NULL;
+
+-- Read by whoever works on the owner's records, and by whoever works on
+-- the customer it is about (a service call on a rep's customer shows in
+-- the rep's history); changed only by the former.
+ALTER TABLE activities ENABLE ROW LEVEL SECURITY;
+ALTER TABLE activities FORCE ROW LEVEL SECURITY;
+CREATE POLICY activities_read ON activities FOR SELECT
+	USING (org_id = crm_org() AND (crm_mine(owner_id) OR
+	    (customer_id IS NOT NULL AND EXISTS (SELECT 1 FROM customers c
+	    WHERE c.id = customer_id AND crm_mine(c.owner_id)))));
+CREATE POLICY activities_insert ON activities FOR INSERT
+	WITH CHECK (org_id = crm_org() AND crm_mine(owner_id));
+CREATE POLICY activities_update ON activities FOR UPDATE
+	USING (org_id = crm_org() AND crm_mine(owner_id))
+	WITH CHECK (org_id = crm_org() AND crm_mine(owner_id));
+GRANT SELECT, INSERT, UPDATE ON activities TO crm_app;
+
+CREATE TRIGGER activities_touch BEFORE UPDATE ON activities
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER activities_audit AFTER INSERT OR UPDATE OR DELETE
+	ON activities FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+
+-- --- products (R25) ----------------------------------------------------------
+
+-- The catalogue: quotes and orders copy name and price from it, so a
+-- price change never rewrites a signed document. `period` marks a
+-- periodical subscription product (002: 期刊征订) and how often it ships.
+CREATE TABLE products (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id		uuid NOT NULL REFERENCES organizations (id),
+	sku		text NOT NULL CHECK (length(sku) BETWEEN 1 AND 64),
+	name		text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+	description	text CHECK (length(description) <= 10000),
+	category	text CHECK (length(category) <= 100),
+	unit		text NOT NULL DEFAULT '件'
+			    CHECK (length(unit) BETWEEN 1 AND 20),
+	unit_price	crm_money NOT NULL,
+	currency	text NOT NULL DEFAULT 'CNY'
+			    CHECK (currency ~ '^[A-Z]{3}$'),
+	-- Percent, e.g. 13.00 for China's standard VAT.
+	tax_rate	numeric(5, 2) NOT NULL DEFAULT 0
+			    CHECK (tax_rate BETWEEN 0 AND 100),
+	period		text CHECK (period IN ('weekly', 'monthly',
+			    'bimonthly', 'quarterly', 'yearly')),
+	issues_per_period integer CHECK (issues_per_period BETWEEN 1 AND 366),
+	active		boolean NOT NULL DEFAULT true,
+	external_id	text CHECK (length(external_id) <= 100),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	version		integer NOT NULL DEFAULT 1,
+	UNIQUE (org_id, id),
+	UNIQUE (org_id, sku),
+	CHECK ((period IS NULL) = (issues_per_period IS NULL))
+);
+CREATE UNIQUE INDEX products_external_id_key ON products (org_id,
+    external_id) WHERE external_id IS NOT NULL;
+CREATE INDEX products_name_idx ON products (org_id, name, id);
+
+-- Everyone in the organisation reads the catalogue; admins (and the
+-- other org-wide roles: executives, integrations) maintain it.
+ALTER TABLE products ENABLE ROW LEVEL SECURITY;
+ALTER TABLE products FORCE ROW LEVEL SECURITY;
+CREATE POLICY products_read ON products FOR SELECT
+	USING (org_id = crm_org());
+CREATE POLICY products_insert ON products FOR INSERT
+	WITH CHECK (org_id = crm_org() AND crm_org_wide());
+CREATE POLICY products_update ON products FOR UPDATE
+	USING (org_id = crm_org() AND crm_org_wide())
+	WITH CHECK (org_id = crm_org() AND crm_org_wide());
+GRANT SELECT, INSERT, UPDATE ON products TO crm_app;
+
+CREATE TRIGGER products_touch BEFORE UPDATE ON products
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER products_audit AFTER INSERT OR UPDATE OR DELETE ON products
 	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
