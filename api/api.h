@@ -165,6 +165,17 @@ int api_custom_fields_list(struct http_request *, struct api_ctx *);
 int api_custom_fields_create(struct http_request *, struct api_ctx *);
 int api_custom_fields_delete(struct http_request *, struct api_ctx *);
 
+/* forecast.c */
+int api_forecast_get(struct http_request *, struct api_ctx *);
+int api_forecast_trend(struct http_request *, struct api_ctx *);
+int api_forecast_slippage(struct http_request *, struct api_ctx *);
+int api_forecast_snapshot(struct http_request *, struct api_ctx *);
+int api_quotas_list(struct http_request *, struct api_ctx *);
+int api_quotas_create(struct http_request *, struct api_ctx *);
+int api_quotas_get(struct http_request *, struct api_ctx *);
+int api_quotas_update(struct http_request *, struct api_ctx *);
+int api_quotas_delete(struct http_request *, struct api_ctx *);
+
 /* pipelines.c */
 
 /* opportunities.c */

@@ -21,7 +21,7 @@ static const char *const scopes[] = {"customers:read", "customers:write",
     "activities:write", "tasks:read", "tasks:write", "products:read",
     "products:write", "quotes:read", "quotes:write", "contracts:read",
     "contracts:write", "orders:read", "orders:write", "users:read",
-    "reports:read", NULL};
+    "reports:read", "reports:write", NULL};
 
 static const struct crm_field login_body[] = {
     {"email", CRM_T_TEXT, CRM_F_REQUIRED, 1, 254, NULL},
@@ -219,6 +219,57 @@ static const struct crm_field custom_field_body[] = {
     END,
 };
 
+/* The forecast and quotas (sql/0020). */
+static const char *const forecast_groups[] = {"owner", "team", "region",
+    "stage", "month", NULL};
+static const char *const quota_kinds[] = {"user", "team", NULL};
+
+static const struct crm_field forecast_query[] = {
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"group_by", CRM_T_ENUM, 0, 0, 0, forecast_groups},
+    {"pipeline_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"as_of", CRM_T_DATE, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field trend_query[] = {
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"from", CRM_T_DATE, 0, 0, 0, NULL},
+    {"to", CRM_T_DATE, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field slippage_query[] = {
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"since", CRM_T_DATE, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field quotas_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"user_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"kind", CRM_T_ENUM, 0, 0, 0, quota_kinds},
+    END,
+};
+
+static const struct crm_field quota_create[] = {
+    {"user_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"kind", CRM_T_ENUM, 0, 0, 0, quota_kinds},
+    {"period", CRM_T_TEXT, CRM_F_REQUIRED, 4, 7, NULL},
+    {"amount", CRM_T_DECIMAL, CRM_F_REQUIRED, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    END,
+};
+
+static const struct crm_field quota_update[] = {
+    {"amount", CRM_T_DECIMAL, 0, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    END,
+};
+
 /* --- pipelines and opportunities (sql/0011) --- */
 
 /* --- leads (sql/0012) --- */
@@ -337,6 +388,25 @@ const struct api_route api_routes[] = {
     {DELETE, "/v1/contacts/{id}/relations/{relation_id}",
 	"deleteContactRelation", NONE, "contacts:write", no_params, NULL,
 	api_contact_relations_delete},
+
+    {GET, "/v1/forecast", "getForecast", NONE, "reports:read", forecast_query,
+	NULL, api_forecast_get},
+    {GET, "/v1/forecast/trend", "getForecastTrend", NONE, "reports:read",
+	trend_query, NULL, api_forecast_trend},
+    {GET, "/v1/forecast/slippage", "getForecastSlippage", NONE, "reports:read",
+	slippage_query, NULL, api_forecast_slippage},
+    {POST, "/v1/forecast/snapshots", "takeForecastSnapshot", NONE,
+	"reports:write", no_params, NULL, api_forecast_snapshot},
+    {GET, "/v1/quotas", "listQuotas", NONE, "reports:read", quotas_query, NULL,
+	api_quotas_list},
+    {POST, "/v1/quotas", "createQuota", JSON, PEOPLE_ONLY, no_params,
+	quota_create, api_quotas_create},
+    {GET, "/v1/quotas/{id}", "getQuota", NONE, "reports:read", no_params, NULL,
+	api_quotas_get},
+    {PATCH, "/v1/quotas/{id}", "updateQuota", JSON, PEOPLE_ONLY, no_params,
+	quota_update, api_quotas_update},
+    {DELETE, "/v1/quotas/{id}", "deleteQuota", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_quotas_delete},
 
     /* --- pipelines and opportunities --- */
 
