@@ -7,7 +7,7 @@ import tempfile
 import psycopg
 import pytest
 
-from conftest import ROOT
+from conftest import DEMO_ORG, ROOT
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_demo_data_loaded(stack):
                            "sales_manager": 1, "sales_rep": 2, "service": 1}
     reps = stack.sql("SELECT r.email FROM users r JOIN users m "
                      "ON r.manager_id = m.id WHERE m.role = 'sales_manager' "
-                     "ORDER BY 1")
+                     "AND m.org_id = %s ORDER BY 1", (DEMO_ORG,))
     assert [e for (e,) in reps] == ["rep1@example.com", "rep2@example.com"]
     names = [n for (n,) in stack.sql("SELECT name FROM customers")]
     assert "四川糖酒有限公司" in names
