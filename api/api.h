@@ -74,6 +74,7 @@ struct api_ctx {
 #define API_RESP_LOCATION 0x01 /* 201: Location from the body's id */
 #define API_RESP_ETAG 0x02 /* ETag from the body's version */
 #define API_RESP_EMPTY 0x04 /* 204 on success, body dropped */
+#define API_RESP_CSV 0x08 /* text/csv when Accept asks for it (reports) */
 
 extern const struct api_route api_routes[];
 extern const size_t api_routes_count;

@@ -1,7 +1,8 @@
 /*
  * The pipeline forecast and quotas (R28): each handler runs one api_*
  * function of sql/0020_forecast.sql, which sums the rollup the database
- * keeps, under the caller's row-level security.
+ * keeps, under the caller's row-level security. Reports answer CSV too
+ * (Accept: text/csv).
  */
 #include "api.h"
 
@@ -10,7 +11,7 @@ int
 api_forecast_get(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_forecast($1, $2)", ctx->query,
-	    200, API_RESP_PLAIN));
+	    200, API_RESP_CSV));
 }
 
 /* GET /v1/forecast/trend?period=&owner_id=&from=&to= */
@@ -18,7 +19,7 @@ int
 api_forecast_trend(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_forecast_trend($1, $2)",
-	    ctx->query, 200, API_RESP_PLAIN));
+	    ctx->query, 200, API_RESP_CSV));
 }
 
 /* GET /v1/forecast/slippage?period=&since= */
@@ -26,7 +27,7 @@ int
 api_forecast_slippage(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_forecast_slippage($1, $2)",
-	    ctx->query, 200, API_RESP_PLAIN));
+	    ctx->query, 200, API_RESP_CSV));
 }
 
 /* POST /v1/forecast/snapshots: today's snapshot, idempotent per day. */
@@ -44,7 +45,7 @@ int
 api_quotas_list(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_quotas_list($1, $2)",
-	    ctx->query, 200, API_RESP_PLAIN));
+	    ctx->query, 200, API_RESP_CSV));
 }
 
 /* POST /v1/quotas */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "crm/csv.h"
 #include "crm/problem.h"
 
 /*
@@ -148,17 +149,52 @@ resource_headers(struct http_request *req, struct api_ctx *ctx,
 }
 
 /*
+ * Answer with the rows of the JSON answer `body` as CSV (crm_csv_rows),
+ * as an attachment named after the path's last segment. Returns 0 when
+ * the answer has no rows, and the caller answers JSON instead.
+ */
+static int
+respond_csv(struct http_request *req, struct api_ctx *ctx, int status,
+    const char *body, size_t len)
+{
+	json_t *doc, *rows;
+	const char *name;
+	char *csv, disposition[128];
+	size_t n;
+
+	doc = json_loadb(body, len, 0, NULL);
+	rows = doc != NULL ? crm_csv_rows(doc) : NULL;
+	csv = rows != NULL ? crm_csv_render(rows, &n) : NULL;
+	json_decref(rows);
+	json_decref(doc);
+	if (csv == NULL)
+		return (0);
+
+	name = strrchr(req->path, '/');
+	(void)snprintf(disposition, sizeof(disposition),
+	    "attachment; filename=\"%s.csv\"", name != NULL ? name + 1 : "");
+	ctx->status = status;
+	http_response_header(req, "content-type", "text/csv; charset=utf-8");
+	http_response_header(req, "content-disposition", disposition);
+	http_response(req, status, csv, n);
+	free(csv);
+
+	return (1);
+}
+
+/*
  * Run the handler's statement (ctx->db) to its end and answer with the
  * JSON PostgreSQL built: `status` on a value, 404 on NULL or no row, a
- * problem on error. `flags` (API_RESP_*) add Location, ETag, or turn the
- * success into 204. Returns KORE_RESULT_RETRY while the statement waits.
+ * problem on error. `flags` (API_RESP_*) add Location, ETag, turn the
+ * success into 204, or let Accept: text/csv have it as CSV. Returns
+ * KORE_RESULT_RETRY while the statement waits.
  */
 int
 api_db_respond(struct http_request *req, struct api_ctx *ctx, int status,
     int flags)
 {
 	const struct crm_error *err;
-	const char *value;
+	const char *value, *accept;
 	size_t len;
 
 	if (crm_db_run(ctx->db) == CRM_DB_PENDING)
@@ -186,6 +222,14 @@ api_db_respond(struct http_request *req, struct api_ctx *ctx, int status,
 	}
 	if (flags & (API_RESP_LOCATION | API_RESP_ETAG))
 		resource_headers(req, ctx, value, len, flags);
+	if (flags & API_RESP_CSV) {
+		http_response_header(req, "vary", "accept");
+		accept = NULL;
+		(void)http_request_header(req, "accept", &accept);
+		if (crm_csv_accepted(accept) &&
+		    respond_csv(req, ctx, status, value, len))
+			return (KORE_RESULT_OK);
+	}
 
 	return (api_respond_json(req, ctx, status, value, len));
 }

@@ -522,3 +522,39 @@ def test_other_organisations_see_nothing(api, tokens, dataset):
     ghost = api.get("/v1/quotas/" + dataset["quotas"][0]["id"],
                     headers=bearer(tokens["admin"]))
     assert ghost.status_code == 404
+
+
+def test_reports_as_csv(api, dataset):
+    import csv
+    import io
+    t = dataset["tokens"]
+    h = {**bearer(t["manager"]), "Accept": "text/csv"}
+    r = api.get("/v1/forecast", headers=h, params={"period": PERIOD})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["vary"].lower() == "accept"
+    assert 'filename="forecast.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"),
+                                           newline="")))
+    js = forecast(api, t["manager"])
+    # One line per group, then the total; nested categories as columns.
+    assert [x["key"] for x in rows] == [g["key"] for g in js["groups"]] + [""]
+    assert rows[-1]["label"] == "合计"
+    assert rows[-1]["weighted_amount"] == js["total"]["weighted_amount"]
+    assert rows[-1]["by_category.commit"] == \
+        js["total"]["by_category"]["commit"]
+    assert {x["label"] for x in rows} >= {"吴一", "郑二", "周经理"}
+    # JSON stays the default, and wins a tie.
+    for accept in ("*/*", "application/json", "application/json, text/csv"):
+        r = api.get("/v1/forecast", headers={**bearer(t["manager"]),
+                    "Accept": accept}, params={"period": PERIOD})
+        assert r.headers["content-type"].startswith("application/json")
+    r = api.get("/v1/quotas", headers=h, params={"period": PERIOD})
+    lines = r.content.decode("utf-8-sig").split("\r\n")
+    assert lines[0].startswith("id,user_id,kind,period")
+    # The four personal quotas and the manager's team quota.
+    assert len([x for x in lines[1:] if x]) == 5
+    # Errors stay problem documents whatever Accept says.
+    r = api.get("/v1/forecast", headers=h, params={"period": "nope"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")

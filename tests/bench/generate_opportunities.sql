@@ -52,7 +52,7 @@ SELECT '00000000-0000-4000-8000-000000000001',
     ('00000000-0000-4000-b000-' || lpad((i % :reps + 1)::text, 12,
 	'0'))::uuid,
     '商机' || i, s.pipeline, s.ids[1 + i % 6], s.kinds[1 + i % 6],
-    ((i::bigint * 7919) % 10000000) / 100.0,
+    round(((i::bigint * 7919) % 10000000) / 100.0, 2),
     current_date - 365 + (i % 730),
     CASE WHEN s.kinds[1 + i % 6] <> 'open' THEN
 	(current_date - 365 + (i % 730))::timestamptz END,
