@@ -75,14 +75,17 @@ $$;
 
 -- --- the rollup ------------------------------------------------------------
 
+-- Per (owner, month, stage, customer region): count and amount. Region ''
+-- is a customer without one (a key cannot be NULL).
 CREATE TABLE forecast_rollup (
 	org_id		uuid NOT NULL,
 	owner_id	uuid NOT NULL,
 	month		date NOT NULL,
 	stage_id	uuid NOT NULL,
+	region		text NOT NULL,
 	n		bigint NOT NULL,
 	amount		numeric NOT NULL,
-	PRIMARY KEY (org_id, owner_id, month, stage_id)
+	PRIMARY KEY (org_id, owner_id, month, stage_id, region)
 );
 CREATE INDEX forecast_rollup_month_idx ON forecast_rollup (org_id, month);
 ALTER TABLE forecast_rollup ENABLE ROW LEVEL SECURITY;
@@ -91,62 +94,48 @@ CREATE POLICY forecast_rollup_read ON forecast_rollup FOR SELECT
 	USING (org_id = crm_org() AND crm_mine(owner_id));
 GRANT SELECT ON forecast_rollup TO crm_app;
 
--- The statement-level trigger: the statement's old rows out, its new rows
--- in, summed per key first, then one upsert.
+-- The statement that adds `rows` (a query over opportunity rows with two
+-- more columns: s, 1 in or -1 out, and rg, the customer's region) to the
+-- rollup: summed per key first, then one upsert, keys in order so that
+-- concurrent statements lock them in one order. The triggers EXECUTE it
+-- themselves: only their own queries see their transition tables.
+CREATE FUNCTION crm_forecast_add(rows text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT format($q$
+	INSERT INTO forecast_rollup AS r (org_id, owner_id, month, stage_id,
+	    region, n, amount)
+	SELECT o.org_id, o.owner_id, m.m, o.stage_id, coalesce(o.rg, ''),
+	    sum(o.s), sum(o.s * o.amount)
+	FROM (%s) o
+	CROSS JOIN LATERAL (SELECT crm_forecast_month(o.status,
+	    o.expected_close_date, o.closed_at) AS m) m
+	WHERE o.deleted_at IS NULL AND m.m IS NOT NULL
+	GROUP BY 1, 2, 3, 4, 5
+	HAVING sum(o.s) <> 0 OR sum(o.s * o.amount) <> 0
+	ORDER BY 1, 2, 3, 4, 5
+	ON CONFLICT (org_id, owner_id, month, stage_id, region) DO UPDATE
+	SET n = r.n + excluded.n, amount = r.amount + excluded.amount
+	$q$, rows)
+$$;
+
+-- Opportunity rows of relation `rel` with sign `s` and their customer's
+-- region, as crm_forecast_add takes them.
+CREATE FUNCTION crm_forecast_rows(rel text, s integer) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT format('SELECT o.*, %s AS s, c.region AS rg FROM %s o '
+	    'LEFT JOIN customers c ON c.id = o.customer_id', s, rel)
+$$;
+
+-- The statement-level trigger on opportunities: the statement's old rows
+-- out, its new rows in.
 CREATE FUNCTION crm_forecast_delta() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-	d	jsonb;
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		SELECT jsonb_agg(jsonb_build_object('org_id', org_id,
-		    'owner_id', owner_id, 'month', m, 'stage_id', stage_id,
-		    'n', n, 'amount', a)) INTO d
-		FROM (SELECT org_id, owner_id, stage_id, crm_forecast_month(
-			status, expected_close_date, closed_at) m,
-			count(*) n, sum(amount) a
-		    FROM new_rows WHERE deleted_at IS NULL
-		    GROUP BY 1, 2, 3, 4) x
-		WHERE m IS NOT NULL;
-	ELSIF TG_OP = 'UPDATE' THEN
-		SELECT jsonb_agg(jsonb_build_object('org_id', org_id,
-		    'owner_id', owner_id, 'month', m, 'stage_id', stage_id,
-		    'n', n, 'amount', a)) INTO d
-		FROM (SELECT org_id, owner_id, stage_id, m, sum(s) n,
-			sum(s * amount) a
-		    FROM (SELECT org_id, owner_id, stage_id, amount, 1 s,
-			    crm_forecast_month(status, expected_close_date,
-			    closed_at) m
-			FROM new_rows WHERE deleted_at IS NULL
-			UNION ALL
-			SELECT org_id, owner_id, stage_id, amount, -1,
-			    crm_forecast_month(status, expected_close_date,
-			    closed_at)
-			FROM old_rows WHERE deleted_at IS NULL) u
-		    GROUP BY 1, 2, 3, 4
-		    HAVING sum(s) <> 0 OR sum(s * amount) <> 0) x
-		WHERE m IS NOT NULL;
-	ELSE
-		SELECT jsonb_agg(jsonb_build_object('org_id', org_id,
-		    'owner_id', owner_id, 'month', m, 'stage_id', stage_id,
-		    'n', -n, 'amount', -a)) INTO d
-		FROM (SELECT org_id, owner_id, stage_id, crm_forecast_month(
-			status, expected_close_date, closed_at) m,
-			count(*) n, sum(amount) a
-		    FROM old_rows WHERE deleted_at IS NULL
-		    GROUP BY 1, 2, 3, 4) x
-		WHERE m IS NOT NULL;
-	END IF;
-	-- Keys in order, so concurrent statements lock them in one order.
-	INSERT INTO forecast_rollup AS r (org_id, owner_id, month, stage_id,
-	    n, amount)
-	SELECT (x->>'org_id')::uuid, (x->>'owner_id')::uuid,
-	    (x->>'month')::date, (x->>'stage_id')::uuid,
-	    (x->>'n')::bigint, (x->>'amount')::numeric
-	FROM jsonb_array_elements(d) x
-	ORDER BY 1, 2, 3, 4
-	ON CONFLICT (org_id, owner_id, month, stage_id) DO UPDATE
-	SET n = r.n + excluded.n, amount = r.amount + excluded.amount;
+	EXECUTE crm_forecast_add(CASE TG_OP
+	    WHEN 'INSERT' THEN crm_forecast_rows('new_rows', 1)
+	    WHEN 'DELETE' THEN crm_forecast_rows('old_rows', -1)
+	    ELSE crm_forecast_rows('new_rows', 1) || ' UNION ALL ' ||
+		crm_forecast_rows('old_rows', -1) END);
 	RETURN NULL;
 END
 $$;
@@ -160,6 +149,27 @@ CREATE TRIGGER opportunities_forecast_del AFTER DELETE ON opportunities
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_forecast_delta();
 
+-- A customer's new region moves its opportunities' rollup rows with it.
+CREATE FUNCTION crm_forecast_region() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows p ON p.id = n.id
+	    WHERE n.region IS DISTINCT FROM p.region) THEN
+		EXECUTE crm_forecast_add('SELECT o.*, x.s, x.region AS rg '
+		    'FROM opportunities o JOIN (SELECT n.org_id, n.id, '
+		    'n.region, 1 AS s FROM new_rows n UNION ALL SELECT '
+		    'p.org_id, p.id, p.region, -1 FROM old_rows p) x '
+		    'ON o.org_id = x.org_id AND o.customer_id = x.id '
+		    'WHERE x.id IN (SELECT n.id FROM new_rows n JOIN old_rows p '
+		    'ON p.id = n.id WHERE n.region IS DISTINCT FROM p.region)');
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER customers_forecast_region AFTER UPDATE ON customers
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_forecast_region();
+
 -- Rebuild an organisation's rollup from the opportunities (after a bulk
 -- load with triggers off, or to prove the rollup right). Schema owner only.
 CREATE FUNCTION crm_forecast_rebuild(p_org uuid) RETURNS bigint
@@ -168,16 +178,9 @@ DECLARE
 	n	bigint;
 BEGIN
 	DELETE FROM forecast_rollup WHERE org_id = p_org;
-	INSERT INTO forecast_rollup (org_id, owner_id, month, stage_id, n,
-	    amount)
-	SELECT org_id, owner_id, m, stage_id, count(*), sum(amount)
-	FROM (SELECT org_id, owner_id, stage_id, amount, crm_forecast_month(
-		status, expected_close_date, closed_at) m
-	    FROM opportunities
-	    WHERE org_id = p_org AND deleted_at IS NULL) x
-	WHERE m IS NOT NULL
-	GROUP BY 1, 2, 3, 4;
-	GET DIAGNOSTICS n = ROW_COUNT;
+	EXECUTE crm_forecast_add(crm_forecast_rows(format('(SELECT * FROM '
+	    'opportunities WHERE org_id = %L)', p_org), 1));
+	SELECT count(*) INTO n FROM forecast_rollup WHERE org_id = p_org;
 	RETURN n;
 END
 $$;
@@ -429,21 +432,21 @@ $$;
 
 -- --- snapshots, the trend, and the forecast as of a day -----------------------
 
--- A copy of the rollup, as it stood on `snapshot_date`, with the stages'
--- probabilities and categories of that day; a year back and a year ahead.
+-- A copy of the rollup as it stood on `snapshot_date`, with the stages'
+-- probabilities and categories of that day, a year back and a year ahead.
 CREATE TABLE forecast_snapshots (
 	org_id		uuid NOT NULL,
 	snapshot_date	date NOT NULL,
 	owner_id	uuid NOT NULL,
 	month		date NOT NULL,
 	stage_id	uuid NOT NULL,
+	region		text NOT NULL,
 	n		bigint NOT NULL,
 	amount		numeric NOT NULL,
 	probability	integer NOT NULL,
 	forecast_category text NOT NULL,
 	kind		text NOT NULL,
-	taken_at	timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (org_id, snapshot_date, owner_id, month, stage_id)
+	PRIMARY KEY (org_id, snapshot_date, owner_id, month, stage_id, region)
 );
 CREATE INDEX forecast_snapshots_month_idx ON forecast_snapshots (org_id,
     month, snapshot_date);
@@ -475,9 +478,10 @@ BEGIN
 	DELETE FROM forecast_snapshots WHERE org_id = crm_org()
 	    AND snapshot_date = today;
 	INSERT INTO forecast_snapshots (org_id, snapshot_date, owner_id,
-	    month, stage_id, n, amount, probability, forecast_category, kind)
-	SELECT r.org_id, today, r.owner_id, r.month, r.stage_id, r.n,
-	    r.amount, s.probability, s.forecast_category, s.kind
+	    month, stage_id, region, n, amount, probability,
+	    forecast_category, kind)
+	SELECT r.org_id, today, r.owner_id, r.month, r.stage_id, r.region,
+	    r.n, r.amount, s.probability, s.forecast_category, s.kind
 	FROM forecast_rollup r JOIN pipeline_stages s ON s.id = r.stage_id
 	WHERE r.org_id = crm_org() AND r.n <> 0
 	  AND r.month >= (date_trunc('month', today) - interval '12 months')
@@ -490,16 +494,26 @@ $$;
 
 -- --- the forecast ------------------------------------------------------------
 
--- The amounts of one set of rollup-shaped rows as the API shows them.
+-- The members of two JSON objects as one object, in order (json keeps
+-- the order in which members were written; jsonb would sort them).
+CREATE FUNCTION crm_json_merge(a json, b json) RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN a::text ~ '^\{\s*\}$' THEN b
+	    WHEN b::text ~ '^\{\s*\}$' THEN a
+	    ELSE (left(rtrim(a::text), -1) || ', ' ||
+		substr(ltrim(b::text), 2))::json END
+$$;
+
+-- The figures of one group of rollup-shaped rows as the API shows them.
 CREATE FUNCTION crm_forecast_figures(cnt numeric, amount numeric,
     weighted numeric, pipeline numeric, best numeric, commit_ numeric,
-    closed numeric, omitted numeric, won bigint, quota numeric)
-RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-	SELECT jsonb_build_object('count', coalesce(cnt, 0),
+    closed numeric, omitted numeric, won numeric, quota numeric)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT json_build_object('count', coalesce(cnt, 0),
 	    'amount', crm_money_text(coalesce(amount, 0)),
 	    'weighted_amount', crm_money_text(round(coalesce(weighted, 0), 2)),
-	    'by_category', jsonb_build_object(
+	    'by_category', json_build_object(
 		'pipeline', crm_money_text(coalesce(pipeline, 0)),
 		'best_case', crm_money_text(coalesce(best, 0)),
 		'commit', crm_money_text(coalesce(commit_, 0)),
@@ -507,8 +521,7 @@ LANGUAGE sql IMMUTABLE AS $$
 		'omitted', crm_money_text(coalesce(omitted, 0))),
 	    'closed_won', crm_money_text(coalesce(closed, 0)),
 	    'won_count', coalesce(won, 0),
-	    'quota', CASE WHEN quota IS NOT NULL THEN crm_money_text(quota)
-		END,
+	    'quota', crm_money_text(quota),
 	    'attainment', CASE WHEN quota > 0 THEN
 		round(coalesce(closed, 0) / quota, 4)::text END)
 $$;
@@ -519,10 +532,10 @@ $$;
 -- amount x stage probability / 100, rounded to the cent once per group),
 -- amounts per forecast category, deals won in the period (closed_won), and
 -- the quota beside them; then the total. `as_of` reads the day's snapshot
--- instead of the live rollup (not for region). Team = the owner's manager
--- (or the owner, for someone without one); a team's quota is its team
--- quota, else the sum of its members' quotas. total.quota is the sum of
--- the visible personal quotas. One statement; RLS decides whose rows.
+-- instead of the live rollup. Team = the owner's manager (or the owner,
+-- for someone without one); a team's quota is its team quota, else the
+-- sum of its members' quotas. total.quota is the sum of the visible
+-- personal quotas. One statement over the rollup; RLS decides whose rows.
 CREATE FUNCTION api_forecast(p jsonb, f jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -530,71 +543,42 @@ DECLARE
 	as_of	date := (f->>'as_of')::date;
 	pipe	uuid := (f->>'pipeline_id')::uuid;
 	per	record;
-	t_lo	timestamptz;
-	t_hi	timestamptz;
 	result	json;
 BEGIN
 	PERFORM crm_bind(p);
 	f := f || jsonb_build_object('period', coalesce(f->>'period',
 	    crm_quarter(crm_today())));
 	SELECT * INTO per FROM crm_period(f->>'period');
-	IF as_of IS NOT NULL AND g = 'region' THEN
-		PERFORM crm_raise_fields('422', 'The query has invalid '
-		    'parameters; see errors.', jsonb_build_array(
-		    crm_field_error('as_of', 'unsupported', 'Snapshots keep '
-		    'owners, teams, stages and months; group_by=region has no '
-		    'past.')));
-	END IF;
 	IF as_of > crm_today() THEN
 		PERFORM crm_raise_fields('422', 'The query has invalid '
 		    'parameters; see errors.', jsonb_build_array(
 		    crm_field_error('as_of', 'range', 'as_of cannot be in the '
 		    'future.')));
 	END IF;
-	t_lo := per.starts::timestamp AT TIME ZONE crm_tz();
-	t_hi := per.ends::timestamp AT TIME ZONE crm_tz();
 
 	WITH r AS (
-		SELECT x.owner_id, x.month, x.stage_id, x.n, x.amount,
-		    s.probability, s.forecast_category AS cat, s.kind,
-		    NULL::text AS region
+		SELECT x.owner_id, x.month, x.stage_id, x.region, x.n,
+		    x.amount, s.probability, s.forecast_category AS cat, s.kind
 		FROM forecast_rollup x
 		JOIN pipeline_stages s ON s.id = x.stage_id
-		WHERE as_of IS NULL AND g <> 'region'
-		  AND x.org_id = crm_org() AND x.month >= per.starts
-		  AND x.month < per.ends AND x.n <> 0
-		  AND (pipe IS NULL OR s.pipeline_id = pipe)
+		WHERE as_of IS NULL AND x.org_id = crm_org()
+		  AND x.month >= per.starts AND x.month < per.ends
+		  AND x.n <> 0 AND (pipe IS NULL OR s.pipeline_id = pipe)
 		UNION ALL
-		SELECT o.owner_id, NULL, o.stage_id, 1, o.amount,
-		    s.probability, s.forecast_category, s.kind, c.region
-		FROM opportunities o
-		JOIN pipeline_stages s ON s.id = o.stage_id
-		JOIN customers c ON c.id = o.customer_id
-		WHERE as_of IS NULL AND g = 'region'
-		  AND o.org_id = crm_org() AND o.deleted_at IS NULL
-		  AND (pipe IS NULL OR o.pipeline_id = pipe)
-		  AND CASE WHEN o.status = 'open' THEN
-			o.expected_close_date >= per.starts AND
-			o.expected_close_date < per.ends
-		      ELSE o.closed_at >= t_lo AND o.closed_at < t_hi END
-		UNION ALL
-		SELECT x.owner_id, x.month, x.stage_id, x.n, x.amount,
-		    x.probability, x.forecast_category, x.kind, NULL
+		SELECT x.owner_id, x.month, x.stage_id, x.region, x.n,
+		    x.amount, x.probability, x.forecast_category, x.kind
 		FROM forecast_snapshots x
 		JOIN pipeline_stages s ON s.id = x.stage_id
 		WHERE as_of IS NOT NULL AND x.org_id = crm_org()
 		  AND x.snapshot_date = as_of AND x.month >= per.starts
 		  AND x.month < per.ends
 		  AND (pipe IS NULL OR s.pipeline_id = pipe)
-	), keyed AS (
+	), figures AS (
 		SELECT CASE g WHEN 'owner' THEN r.owner_id::text
 		    WHEN 'team' THEN coalesce(u.manager_id, u.id)::text
 		    WHEN 'stage' THEN r.stage_id::text
 		    WHEN 'month' THEN to_char(r.month, 'YYYY-MM')
-		    ELSE r.region END AS key, r.*
-		FROM r JOIN users u ON u.id = r.owner_id
-	), figures AS (
-		SELECT key,
+		    ELSE nullif(r.region, '') END AS key,
 		    sum(n) FILTER (WHERE kind = 'open') AS cnt,
 		    sum(amount) FILTER (WHERE kind = 'open') AS amount,
 		    sum(amount * probability) FILTER (WHERE kind = 'open') / 100
@@ -604,13 +588,14 @@ BEGIN
 		    sum(amount) FILTER (WHERE cat = 'commit') AS commit_,
 		    sum(amount) FILTER (WHERE kind = 'won') AS closed,
 		    sum(amount) FILTER (WHERE kind = 'lost') AS omitted,
-		    sum(n) FILTER (WHERE kind = 'won')::bigint AS won
-		FROM keyed GROUP BY key
+		    sum(n) FILTER (WHERE kind = 'won') AS won
+		FROM r JOIN users u ON u.id = r.owner_id
+		GROUP BY 1
 	), personal AS (
 		SELECT q.user_id, sum(q.amount) AS amount
 		FROM quotas q
-		WHERE q.kind = 'user' AND q.period_start >= per.starts
-		  AND q.period_end <= per.ends
+		WHERE g IN ('owner', 'team') AND q.kind = 'user'
+		  AND q.period_start >= per.starts AND q.period_end <= per.ends
 		GROUP BY q.user_id
 	), quota AS (
 		SELECT q.user_id::text AS key, q.amount FROM personal q
@@ -635,40 +620,36 @@ BEGIN
 		  AND id = ANY (crm_team())
 	), groups AS (
 		SELECT k.key, x.cnt, x.amount, x.weighted, x.pipeline, x.best,
-		    x.commit_, x.closed, x.omitted, x.won, q.amount AS quota
+		    x.commit_, x.closed, x.omitted, x.won, q.amount AS quota,
+		    CASE WHEN g IN ('owner', 'team') THEN u.name
+			WHEN g = 'stage' THEN s.name
+			ELSE coalesce(k.key, '未填写') END AS label,
+		    s.position
 		FROM (SELECT key FROM figures UNION SELECT key FROM quota
 		    UNION SELECT key FROM members) k
 		LEFT JOIN figures x ON x.key IS NOT DISTINCT FROM k.key
-		LEFT JOIN quota q ON q.key IS NOT DISTINCT FROM k.key
-	), labelled AS (
-		SELECT g2.*, CASE g
-		    WHEN 'owner' THEN (SELECT name FROM users
-			WHERE id = g2.key::uuid)
-		    WHEN 'team' THEN (SELECT name FROM users
-			WHERE id = g2.key::uuid)
-		    WHEN 'stage' THEN (SELECT name FROM pipeline_stages
-			WHERE id = g2.key::uuid)
-		    ELSE coalesce(g2.key, '未填写') END AS label,
-		    CASE WHEN g = 'stage' THEN (SELECT position
-			FROM pipeline_stages WHERE id = g2.key::uuid) END
-			AS pos
-		FROM groups g2
+		LEFT JOIN quota q ON q.key = k.key
+		LEFT JOIN users u ON g IN ('owner', 'team')
+		    AND u.id::text = k.key
+		LEFT JOIN pipeline_stages s ON g = 'stage'
+		    AND s.id::text = k.key
 	)
 	SELECT json_build_object('period', f->>'period',
 	    'period_start', per.starts, 'period_end', per.ends,
 	    'group_by', g, 'as_of', as_of,
-	    'groups', coalesce((SELECT json_agg(jsonb_build_object('key',
-		l.key, 'label', l.label) || crm_forecast_figures(l.cnt,
-		l.amount, l.weighted, l.pipeline, l.best, l.commit_,
-		l.closed, l.omitted, l.won, l.quota)
-		ORDER BY l.pos, CASE WHEN g IN ('owner', 'team') THEN l.label
-		END, l.key NULLS LAST) FROM labelled l),
-		'[]'),
-	    'total', jsonb_build_object('key', NULL, 'label', '合计') ||
-		crm_forecast_figures(sum(x.cnt), sum(x.amount),
-		sum(x.weighted), sum(x.pipeline), sum(x.best),
-		sum(x.commit_), sum(x.closed), sum(x.omitted),
-		sum(x.won)::bigint, (SELECT sum(amount) FROM personal)))
+	    'groups', coalesce((SELECT json_agg(crm_json_merge(
+		json_build_object('key', x.key, 'label', x.label),
+		crm_forecast_figures(x.cnt, x.amount, x.weighted, x.pipeline,
+		x.best, x.commit_, x.closed, x.omitted, x.won, x.quota))
+		ORDER BY x.position, CASE WHEN g IN ('owner', 'team') THEN
+		x.label END, x.key NULLS LAST) FROM groups x), '[]'),
+	    'total', crm_json_merge(json_build_object('key', NULL,
+		'label', '合计'), crm_forecast_figures(sum(x.cnt),
+		sum(x.amount), sum(x.weighted), sum(x.pipeline), sum(x.best),
+		sum(x.commit_), sum(x.closed), sum(x.omitted), sum(x.won),
+		(SELECT sum(amount) FROM quotas
+		 WHERE kind = 'user' AND period_start >= per.starts
+		   AND period_end <= per.ends))))
 	INTO result
 	FROM figures x;
 	RETURN result::text;
@@ -688,9 +669,9 @@ BEGIN
 	f := f || jsonb_build_object('period', coalesce(f->>'period',
 	    crm_quarter(crm_today())));
 	SELECT * INTO per FROM crm_period(f->>'period');
-	SELECT coalesce(json_agg(jsonb_build_object('date', d) ||
+	SELECT coalesce(json_agg(crm_json_merge(json_build_object('date', d),
 	    crm_forecast_figures(cnt, amount, weighted, pipeline, best,
-	    commit_, closed, omitted, won, NULL) ORDER BY d), '[]')
+	    commit_, closed, omitted, won, NULL)) ORDER BY d), '[]')
 	INTO result
 	FROM (SELECT x.snapshot_date AS d,
 		sum(n) FILTER (WHERE kind = 'open') AS cnt,
@@ -705,7 +686,7 @@ BEGIN
 		    AS commit_,
 		sum(amount) FILTER (WHERE kind = 'won') AS closed,
 		sum(amount) FILTER (WHERE kind = 'lost') AS omitted,
-		sum(n) FILTER (WHERE kind = 'won')::bigint AS won
+		sum(n) FILTER (WHERE kind = 'won') AS won
 	    FROM forecast_snapshots x
 	    WHERE x.org_id = crm_org() AND x.month >= per.starts
 	      AND x.month < per.ends
