@@ -13,7 +13,7 @@
 -- Contracts come from another migration: orders.contract_id has no
 -- foreign key here.
 
--- --- shared rules ------------------------------------------------------------
+-- --- shared rules -----------------------------------------------------------
 
 -- Whether the bound caller may change records owned by `owner`: as
 -- crm_mine, except that the service role only reads orders.
@@ -74,7 +74,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	    WHEN 'yearly' THEN interval '1 year' END
 $$;
 
--- --- tables ------------------------------------------------------------------
+-- --- tables -----------------------------------------------------------------
 
 -- The last order number given per organisation and year. Reached only
 -- through crm_order_number (SECURITY DEFINER); its row lock serialises
@@ -282,7 +282,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_subscription_idx ON deliveries (org_id,
     subscription_id, issue_date, id);
 
--- --- row-level security --------------------------------------------------------
+-- --- row-level security -----------------------------------------------------
 
 ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders FORCE ROW LEVEL SECURITY;
@@ -374,7 +374,7 @@ CREATE TRIGGER deliveries_touch BEFORE UPDATE ON deliveries
 CREATE TRIGGER deliveries_audit AFTER INSERT OR UPDATE OR DELETE
 	ON deliveries FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
 
--- --- public shapes -------------------------------------------------------------
+-- --- public shapes ----------------------------------------------------------
 
 -- Whether an order is overdue: its due date has passed and something is
 -- still owed (a cancelled order owes nothing).
@@ -471,7 +471,7 @@ LANGUAGE sql STABLE AS $$
 	    'version', d.version)
 $$;
 
--- --- lines, totals and subscription terms ------------------------------------------
+-- --- lines, totals and subscription terms -----------------------------------
 
 -- Check the subscription terms `t` of an order (an object from the client,
 -- or the ones stored on the order) for customer `p_customer`: field errors
@@ -538,6 +538,106 @@ BEGIN
 END
 $$;
 
+-- Check one order line `l` (named `f`, e.g. lines[0]) of an order in
+-- `currency`: field errors are appended to `errors`. Returns the line as
+-- written (catalogue values copied, exact net and tax), or NULL when it
+-- is invalid; `subscribes` tells whether its product is a subscription.
+CREATE FUNCTION crm_order_line(l jsonb, f text, currency text,
+    INOUT errors jsonb, OUT item jsonb, OUT subscribes boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	n	integer := jsonb_array_length(errors);
+	k	text;
+	e	jsonb;
+	pr	products;
+	net	numeric;
+BEGIN
+	FOR k IN SELECT jsonb_object_keys(l) LOOP
+		IF k <> ALL (ARRAY['product_id', 'quantity', 'unit_price',
+		    'discount_percent']) THEN
+			errors := errors || crm_field_error(f || '.' || k,
+			    'unknown_field', format('''%s'' is not a field of an '
+			    'order line.', k));
+		END IF;
+	END LOOP;
+
+	IF NOT l ? 'product_id' THEN
+		e := crm_field_error(f || '.product_id', 'required',
+		    format('''%s.product_id'' is required.', f));
+	ELSIF jsonb_typeof(l->'product_id') <> 'string' OR
+	    l->>'product_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
+	    '[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+		e := crm_field_error(f || '.product_id', 'format',
+		    format('''%s.product_id'' must be a UUID.', f));
+	ELSE
+		SELECT * INTO pr FROM products
+		WHERE id = (l->>'product_id')::uuid;
+		e := CASE WHEN pr.id IS NULL THEN
+			crm_field_error(f || '.product_id', 'not_found',
+			    format('''%s.product_id'' names no product of the '
+			    'catalogue.', f))
+		    WHEN NOT pr.active THEN
+			crm_field_error(f || '.product_id', 'inactive',
+			    format('''%s.product_id'': %s (%s) is no longer '
+			    'sold.', f, pr.name, pr.sku))
+		    WHEN pr.currency <> currency AND NOT l ? 'unit_price' THEN
+			crm_field_error(f || '.product_id', 'currency',
+			    format('''%s.product_id'' is priced in %s, the order '
+			    'is in %s: give unit_price.', f, pr.currency,
+			    currency))
+		    END;
+	END IF;
+	errors := errors || coalesce(e, '[]');
+	subscribes := pr.period IS NOT NULL;
+
+	e := CASE WHEN NOT l ? 'quantity' THEN
+		crm_field_error(f || '.quantity', 'required',
+		    format('''%s.quantity'' is required.', f))
+	    ELSE crm_decimal_error(f || '.quantity', l->'quantity', 3, 9) END;
+	IF e IS NULL AND (l->>'quantity')::numeric = 0 THEN
+		e := crm_field_error(f || '.quantity', 'range',
+		    format('''%s.quantity'' must be more than 0.', f));
+	ELSIF e IS NULL AND subscribes AND (l->>'quantity')::numeric % 1 <> 0
+	THEN
+		e := crm_field_error(f || '.quantity', 'format',
+		    format('''%s.quantity'' counts copies of a subscription: a '
+		    'whole number.', f));
+	END IF;
+	errors := errors || coalesce(e, '[]');
+
+	IF l ? 'unit_price' THEN
+		errors := errors || coalesce(crm_decimal_error(f || '.unit_price',
+		    l->'unit_price', 2, 13), '[]');
+	END IF;
+	IF l ? 'discount_percent' THEN
+		e := crm_decimal_error(f || '.discount_percent',
+		    l->'discount_percent', 2, 3);
+		IF e IS NULL AND (l->>'discount_percent')::numeric > 100 THEN
+			e := crm_field_error(f || '.discount_percent', 'range',
+			    format('''%s.discount_percent'' must be from 0 to '
+			    '100.', f));
+		END IF;
+		errors := errors || coalesce(e, '[]');
+	END IF;
+
+	IF jsonb_array_length(errors) > n THEN
+		RETURN;
+	END IF;
+	-- net = round(quantity x unit_price x (1 - discount/100), 2),
+	-- tax = round(net x tax_rate/100, 2): exact numeric arithmetic.
+	net := round((l->>'quantity')::numeric *
+	    coalesce((l->>'unit_price')::numeric, pr.unit_price) *
+	    (1 - coalesce((l->>'discount_percent')::numeric, 0) / 100), 2);
+	item := jsonb_build_object('product_id', pr.id, 'sku', pr.sku,
+	    'name', pr.name, 'unit', pr.unit, 'tax_rate', pr.tax_rate,
+	    'unit_price', coalesce((l->>'unit_price')::numeric, pr.unit_price),
+	    'quantity', (l->>'quantity')::numeric,
+	    'discount_percent', coalesce((l->>'discount_percent')::numeric, 0),
+	    'net', net, 'tax', round(net * pr.tax_rate / 100, 2),
+	    'period', pr.period, 'issues_per_period', pr.issues_per_period);
+END
+$$;
+
 -- Check an order's lines (`lines`, an array of objects: product_id,
 -- quantity, unit_price?, discount_percent?) in `currency`, and the
 -- subscription terms `t` they need, for customer `p_customer`; `errors`
@@ -553,130 +653,25 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	l	jsonb;
 	i	bigint;
-	f	text;
-	k	text;
-	e	jsonb;
-	pr	products;
-	ok	boolean;
-	q	numeric;
-	price	numeric;
-	disc	numeric;
-	net	numeric;
-	tax	numeric;
+	x	record;
 	planned	jsonb := '[]';
 	sub	numeric := 0;
 	taxes	numeric := 0;
 	subs	boolean := false;
 	terms	jsonb;
 BEGIN
-	FOR l, i IN SELECT value, ordinality - 1
+	FOR l, i IN SELECT value, ordinality
 	    FROM jsonb_array_elements(lines) WITH ORDINALITY LOOP
-		f := format('lines[%s]', i);
-		ok := true;
-		FOR k IN SELECT jsonb_object_keys(l) LOOP
-			IF k <> ALL (ARRAY['product_id', 'quantity',
-			    'unit_price', 'discount_percent']) THEN
-				errors := errors || crm_field_error(f || '.' || k,
-				    'unknown_field', format('''%s'' is not a '
-				    'field of an order line.', k));
-				ok := false;
-			END IF;
-		END LOOP;
-
-		pr := NULL;
-		IF NOT l ? 'product_id' THEN
-			e := crm_field_error(f || '.product_id', 'required',
-			    format('''%s.product_id'' is required.', f));
-		ELSIF jsonb_typeof(l->'product_id') <> 'string' OR
-		    l->>'product_id' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
-		    '[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-			e := crm_field_error(f || '.product_id', 'format',
-			    format('''%s.product_id'' must be a UUID.', f));
-		ELSE
-			SELECT * INTO pr FROM products
-			WHERE id = (l->>'product_id')::uuid;
-			e := CASE WHEN pr.id IS NULL THEN
-				crm_field_error(f || '.product_id', 'not_found',
-				    format('''%s.product_id'' names no product '
-				    'of the catalogue.', f))
-			    WHEN NOT pr.active THEN
-				crm_field_error(f || '.product_id', 'inactive',
-				    format('''%s.product_id'': %s (%s) is no '
-				    'longer sold.', f, pr.name, pr.sku))
-			    WHEN pr.currency <> currency AND
-				NOT l ? 'unit_price' THEN
-				crm_field_error(f || '.product_id', 'currency',
-				    format('''%s.product_id'' is priced in %s, '
-				    'the order is in %s: give unit_price.', f,
-				    pr.currency, currency))
-			    END;
+		SELECT * INTO x FROM crm_order_line(l, format('lines[%s]', i - 1),
+		    currency, errors);
+		errors := x.errors;
+		subs := subs OR coalesce(x.subscribes, false);
+		IF x.item IS NOT NULL THEN
+			planned := planned || (x.item ||
+			    jsonb_build_object('position', i));
+			sub := sub + (x.item->>'net')::numeric;
+			taxes := taxes + (x.item->>'tax')::numeric;
 		END IF;
-		IF e IS NOT NULL THEN
-			errors := errors || e;
-			ok := false;
-		END IF;
-
-		e := CASE WHEN NOT l ? 'quantity' THEN
-			crm_field_error(f || '.quantity', 'required',
-			    format('''%s.quantity'' is required.', f))
-		    ELSE crm_decimal_error(f || '.quantity', l->'quantity', 3, 9)
-		    END;
-		IF e IS NULL AND (l->>'quantity')::numeric = 0 THEN
-			e := crm_field_error(f || '.quantity', 'range',
-			    format('''%s.quantity'' must be more than 0.', f));
-		ELSIF e IS NULL AND pr.period IS NOT NULL AND
-		    (l->>'quantity')::numeric % 1 <> 0 THEN
-			e := crm_field_error(f || '.quantity', 'format',
-			    format('''%s.quantity'' counts copies of a '
-			    'subscription: a whole number.', f));
-		END IF;
-		IF e IS NOT NULL THEN
-			errors := errors || e;
-			ok := false;
-		END IF;
-
-		IF l ? 'unit_price' THEN
-			e := crm_decimal_error(f || '.unit_price', l->'unit_price',
-			    2, 13);
-			IF e IS NOT NULL THEN
-				errors := errors || e;
-				ok := false;
-			END IF;
-		END IF;
-		IF l ? 'discount_percent' THEN
-			e := crm_decimal_error(f || '.discount_percent',
-			    l->'discount_percent', 2, 3);
-			IF e IS NULL AND (l->>'discount_percent')::numeric > 100
-			THEN
-				e := crm_field_error(f || '.discount_percent',
-				    'range', format('''%s.discount_percent'' '
-				    'must be from 0 to 100.', f));
-			END IF;
-			IF e IS NOT NULL THEN
-				errors := errors || e;
-				ok := false;
-			END IF;
-		END IF;
-
-		IF pr.period IS NOT NULL THEN
-			subs := true;
-		END IF;
-		CONTINUE WHEN NOT ok;
-
-		q := (l->>'quantity')::numeric;
-		price := coalesce((l->>'unit_price')::numeric, pr.unit_price);
-		disc := coalesce((l->>'discount_percent')::numeric, 0);
-		net := round(q * price * (1 - disc / 100), 2);
-		tax := round(net * pr.tax_rate / 100, 2);
-		sub := sub + net;
-		taxes := taxes + tax;
-		planned := planned || jsonb_build_object('position', i + 1,
-		    'product_id', pr.id, 'sku', pr.sku, 'name', pr.name,
-		    'unit', pr.unit, 'tax_rate', pr.tax_rate,
-		    'unit_price', price, 'quantity', q,
-		    'discount_percent', disc, 'net', net, 'tax', tax,
-		    'period', pr.period,
-		    'issues_per_period', pr.issues_per_period);
 	END LOOP;
 
 	IF subs AND (t IS NULL OR jsonb_typeof(t) <> 'object') THEN
@@ -684,21 +679,20 @@ BEGIN
 		    'A line is a subscription product: give subscription '
 		    '{start_date, periods}.');
 	ELSIF subs THEN
-		SELECT x.errors, x.terms INTO errors, terms
-		FROM crm_subscription_terms(t, p_customer, errors) x;
+		SELECT y.errors, y.terms INTO errors, terms
+		FROM crm_subscription_terms(t, p_customer, errors) y;
 	ELSIF t IS NOT NULL AND jsonb_typeof(t) <> 'null' THEN
 		errors := errors || crm_field_error('subscription', 'unused',
 		    'No line is a subscription product.');
+	END IF;
+	IF sub + taxes >= 1e13 THEN
+		errors := errors || crm_field_error('lines', 'range',
+		    'The order''s total is too large.');
 	END IF;
 
 	IF jsonb_array_length(errors) > 0 THEN
 		PERFORM crm_raise_fields('422', 'The order has invalid fields; '
 		    'see errors.', errors);
-	END IF;
-	IF sub + taxes >= 1e13 THEN
-		PERFORM crm_raise_fields('422', 'The order has invalid fields; '
-		    'see errors.', jsonb_build_array(crm_field_error('lines',
-		    'range', 'The order''s total is too large.')));
 	END IF;
 	RETURN jsonb_build_object('lines', planned, 'subtotal', sub,
 	    'tax_total', taxes, 'terms', terms);
@@ -839,7 +833,7 @@ BEGIN
 END
 $$;
 
--- --- orders ------------------------------------------------------------------
+-- --- orders -----------------------------------------------------------------
 
 -- POST /v1/orders: the order, its lines and the subscriptions they start,
 -- in one transaction. 422 lists every bad field (a customer the caller
@@ -1110,7 +1104,7 @@ BEGIN
 END
 $$;
 
--- --- payments ----------------------------------------------------------------
+-- --- payments ---------------------------------------------------------------
 
 -- POST /v1/orders/{id}/payments: amount > 0 (422) and never more than the
 -- balance (409, also when two payments race: the balance is re-checked
@@ -1167,7 +1161,7 @@ BEGIN
 END
 $$;
 
--- --- subscriptions (002: 期刊征订) --------------------------------------------------
+-- --- subscriptions (002: 期刊征订) ------------------------------------------
 
 -- The subscription `p_id` for a change: NULL when the caller cannot see
 -- it (404), 403 when they may only read it, 412 when `p_if_match` names
@@ -1442,7 +1436,7 @@ BEGIN
 END
 $$;
 
--- --- deliveries (002: 发刊管理) ---------------------------------------------------
+-- --- deliveries (002: 发刊管理) ---------------------------------------------
 
 -- What a delivery may move to from each status.
 CREATE FUNCTION crm_delivery_next(status text) RETURNS text[]
