@@ -26,8 +26,8 @@ $$;
 -- negative, with at most `decimals` places and `digits` digits before the
 -- point (the same rules and codes as CRM_T_DECIMAL in src/validate.c);
 -- NULL when it is one.
-CREATE FUNCTION crm_decimal_error(field text, v jsonb, decimals integer,
-    digits integer)
+CREATE FUNCTION crm_order_decimal_error(field text, v jsonb,
+    decimals integer, digits integer)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT CASE
@@ -52,7 +52,7 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- `s` as a date when it is a real YYYY-MM-DD day, else NULL.
-CREATE FUNCTION crm_try_date(s text) RETURNS date
+CREATE FUNCTION crm_order_date_or_null(s text) RETURNS date
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
 	IF s IS NULL OR s !~ '^\d{4}-\d{2}-\d{2}$' THEN
@@ -65,7 +65,7 @@ END
 $$;
 
 -- How long one period of a subscription product lasts.
-CREATE FUNCTION crm_period_interval(period text) RETURNS interval
+CREATE FUNCTION crm_subscription_period(period text) RETURNS interval
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT CASE period WHEN 'weekly' THEN interval '1 week'
 	    WHEN 'monthly' THEN interval '1 month'
@@ -492,7 +492,7 @@ BEGIN
 			    'the subscription terms.', k));
 		END IF;
 	END LOOP;
-	IF crm_try_date(t->>'start_date') IS NULL OR
+	IF crm_order_date_or_null(t->>'start_date') IS NULL OR
 	    jsonb_typeof(t->'start_date') <> 'string' THEN
 		errors := errors || crm_field_error('subscription.start_date',
 		    CASE WHEN t ? 'start_date' THEN 'format' ELSE 'required' END,
@@ -593,7 +593,7 @@ BEGIN
 	e := CASE WHEN NOT l ? 'quantity' THEN
 		crm_field_error(f || '.quantity', 'required',
 		    format('''%s.quantity'' is required.', f))
-	    ELSE crm_decimal_error(f || '.quantity', l->'quantity', 3, 9) END;
+	    ELSE crm_order_decimal_error(f || '.quantity', l->'quantity', 3, 9) END;
 	IF e IS NULL AND (l->>'quantity')::numeric = 0 THEN
 		e := crm_field_error(f || '.quantity', 'range',
 		    format('''%s.quantity'' must be more than 0.', f));
@@ -606,11 +606,11 @@ BEGIN
 	errors := errors || coalesce(e, '[]');
 
 	IF l ? 'unit_price' THEN
-		errors := errors || coalesce(crm_decimal_error(f || '.unit_price',
+		errors := errors || coalesce(crm_order_decimal_error(f || '.unit_price',
 		    l->'unit_price', 2, 13), '[]');
 	END IF;
 	IF l ? 'discount_percent' THEN
-		e := crm_decimal_error(f || '.discount_percent',
+		e := crm_order_decimal_error(f || '.discount_percent',
 		    l->'discount_percent', 2, 3);
 		IF e IS NULL AND (l->>'discount_percent')::numeric > 100 THEN
 			e := crm_field_error(f || '.discount_percent', 'range',
@@ -725,7 +725,7 @@ BEGIN
 			    (t->>'contact_id')::uuid, (l->>'product_id')::uuid,
 			    o.id, (l->>'quantity')::numeric, start,
 			    (start + (t->>'periods')::integer *
-				crm_period_interval(l->>'period'))::date - 1,
+				crm_subscription_period(l->>'period'))::date - 1,
 			    (t->>'periods')::integer,
 			    (t->>'periods')::integer *
 				(l->>'issues_per_period')::integer,
