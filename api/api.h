@@ -194,6 +194,24 @@ int api_quotas_delete(struct http_request *, struct api_ctx *);
 /* contracts.c */
 
 /* orders.c */
+int api_orders_list(struct http_request *, struct api_ctx *);
+int api_orders_create(struct http_request *, struct api_ctx *);
+int api_orders_get(struct http_request *, struct api_ctx *);
+int api_orders_update(struct http_request *, struct api_ctx *);
+int api_orders_confirm(struct http_request *, struct api_ctx *);
+int api_orders_fulfil(struct http_request *, struct api_ctx *);
+int api_orders_cancel(struct http_request *, struct api_ctx *);
+int api_order_payments_create(struct http_request *, struct api_ctx *);
+int api_order_payments_list(struct http_request *, struct api_ctx *);
+int api_subscriptions_list(struct http_request *, struct api_ctx *);
+int api_subscriptions_renewals(struct http_request *, struct api_ctx *);
+int api_subscriptions_get(struct http_request *, struct api_ctx *);
+int api_subscriptions_update(struct http_request *, struct api_ctx *);
+int api_subscriptions_cancel(struct http_request *, struct api_ctx *);
+int api_subscriptions_renew(struct http_request *, struct api_ctx *);
+int api_deliveries_create(struct http_request *, struct api_ctx *);
+int api_deliveries_list(struct http_request *, struct api_ctx *);
+int api_deliveries_update(struct http_request *, struct api_ctx *);
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

@@ -279,6 +279,119 @@ static const struct crm_field quota_update[] = {
 /* --- products, quotes and contracts (sql/0014) --- */
 
 /* --- orders and subscriptions (sql/0015) --- */
+static const char *const order_statuses[] = {"pending", "confirmed",
+    "fulfilled", "cancelled", NULL};
+static const char *const payment_statuses[] = {"unpaid", "partial", "paid",
+    NULL};
+static const char *const payment_methods[] = {"bank_transfer", "cash", "card",
+    "alipay", "wechat_pay", "cheque", "other", NULL};
+static const char *const subscription_statuses[] = {"active", "expired",
+    "cancelled", NULL};
+static const char *const delivery_statuses[] = {"planned", "shipped",
+    "delivered", "returned", NULL};
+
+/* An order; lines are checked by the database, each named lines[i]. */
+static const struct crm_field order_body[] = {
+    {"customer_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contract_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"order_date", CRM_T_DATE, 0, 0, 0, NULL},
+    {"due_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, CRM_F_REQUIRED, 1, 100, NULL},
+    {"subscription", CRM_T_OBJECT, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+/* PATCH: the same without the customer (an order stays with it). */
+static const struct crm_field order_patch[] = {
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contract_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"order_date", CRM_T_DATE, 0, 0, 0, NULL},
+    {"due_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, 0, 1, 100, NULL},
+    {"subscription", CRM_T_OBJECT, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field orders_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, order_statuses},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"payment_status", CRM_T_ENUM, 0, 0, 0, payment_statuses},
+    {"overdue", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"ordered_after", CRM_T_DATE, 0, 0, 0, NULL},
+    {"ordered_before", CRM_T_DATE, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field order_cancel_body[] = {
+    {"reason", CRM_T_TEXT, CRM_F_REQUIRED, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field payment_body[] = {
+    {"amount", CRM_T_DECIMAL, CRM_F_REQUIRED, 2, 13, NULL},
+    {"paid_at", CRM_T_TIME, 0, 0, 0, NULL},
+    {"method", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, payment_methods},
+    {"reference", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field subscriptions_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"product_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, subscription_statuses},
+    {"ends_before", CRM_T_DATE, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field renewals_query[] = {
+    {"within_days", CRM_T_INT, 0, 1, 366, NULL},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field subscription_patch[] = {
+    {"quantity", CRM_T_INT, 0, 1, 1000000, NULL},
+    {"auto_renew", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"delivery_address", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field renew_body[] = {
+    {"periods", CRM_T_INT, CRM_F_REQUIRED, 1, 120, NULL},
+    END,
+};
+
+static const struct crm_field delivery_body[] = {
+    {"issue", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"issue_date", CRM_T_DATE, CRM_F_REQUIRED, 0, 0, NULL},
+    {"quantity", CRM_T_INT, 0, 1, 1000000, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, delivery_statuses},
+    {"tracking_no", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field delivery_patch[] = {
+    {"status", CRM_T_ENUM, 0, 0, 0, delivery_statuses},
+    {"quantity", CRM_T_INT, 0, 1, 1000000, NULL},
+    {"tracking_no", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
 
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
@@ -417,6 +530,43 @@ const struct api_route api_routes[] = {
     /* --- products, quotes and contracts --- */
 
     /* --- orders and subscriptions --- */
+    {GET, "/v1/orders", "listOrders", NONE, "orders:read", orders_query, NULL,
+	api_orders_list},
+    {POST, "/v1/orders", "createOrder", JSON, "orders:write", no_params,
+	order_body, api_orders_create},
+    {GET, "/v1/orders/{id}", "getOrder", NONE, "orders:read", no_params, NULL,
+	api_orders_get},
+    {PATCH, "/v1/orders/{id}", "updateOrder", JSON, "orders:write", no_params,
+	order_patch, api_orders_update},
+    {POST, "/v1/orders/{id}/confirm", "confirmOrder", NONE, "orders:write",
+	no_params, NULL, api_orders_confirm},
+    {POST, "/v1/orders/{id}/fulfil", "fulfilOrder", NONE, "orders:write",
+	no_params, NULL, api_orders_fulfil},
+    {POST, "/v1/orders/{id}/cancel", "cancelOrder", JSON, "orders:write",
+	no_params, order_cancel_body, api_orders_cancel},
+    {GET, "/v1/orders/{id}/payments", "listOrderPayments", NONE, "orders:read",
+	no_params, NULL, api_order_payments_list},
+    {POST, "/v1/orders/{id}/payments", "createOrderPayment", JSON,
+	"orders:write", no_params, payment_body, api_order_payments_create},
+    {GET, "/v1/subscriptions", "listSubscriptions", NONE, "orders:read",
+	subscriptions_query, NULL, api_subscriptions_list},
+    {GET, "/v1/subscriptions/renewals", "listSubscriptionRenewals", NONE,
+	"orders:read", renewals_query, NULL, api_subscriptions_renewals},
+    {GET, "/v1/subscriptions/{id}", "getSubscription", NONE, "orders:read",
+	no_params, NULL, api_subscriptions_get},
+    {PATCH, "/v1/subscriptions/{id}", "updateSubscription", JSON,
+	"orders:write", no_params, subscription_patch,
+	api_subscriptions_update},
+    {POST, "/v1/subscriptions/{id}/cancel", "cancelSubscription", NONE,
+	"orders:write", no_params, NULL, api_subscriptions_cancel},
+    {POST, "/v1/subscriptions/{id}/renew", "renewSubscription", JSON,
+	"orders:write", no_params, renew_body, api_subscriptions_renew},
+    {GET, "/v1/subscriptions/{id}/deliveries", "listDeliveries", NONE,
+	"orders:read", no_params, NULL, api_deliveries_list},
+    {POST, "/v1/subscriptions/{id}/deliveries", "createDelivery", JSON,
+	"orders:write", no_params, delivery_body, api_deliveries_create},
+    {PATCH, "/v1/subscriptions/{id}/deliveries/{delivery_id}", "updateDelivery",
+	JSON, "orders:write", no_params, delivery_patch, api_deliveries_update},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);
