@@ -186,7 +186,8 @@ def test_bad_input_is_refused_and_nothing_written(api, stack, tokens):
         assert r.json()["errors"][0]["code"] == "range"
     refused({**base, "customer_id": mine, "type": "fax"}, ["type"])
     for bad in ("2026-12-01 10:00:00", "yesterday", "2026-12-01",
-                "2026-12-01T10:00:00"):
+                "2026-12-01T10:00:00", "2026-13-01T10:00:00Z",
+                "2026-11-31T10:00:00+08:00", "2026-12-01T25:00:00Z"):
         refused({**base, "customer_id": mine, "occurred_at": bad},
                 ["occurred_at"])
     # Every problem listed at once.

@@ -194,7 +194,8 @@ def test_bad_input_is_refused_and_nothing_written(api, stack, tokens):
 
     base = {"title": "准备合同"}
     for bad in ("2026-12-01 18:00", "明天", "2026-12-01", "18:00:00",
-                "2026-12-01T18:00"):
+                "2026-12-01T18:00", "2026-02-30T18:00:00+08:00",
+                "2026-12-01T18:61:00Z"):
         r = refused({**base, "due_at": bad}, ["due_at"])
         assert r.json()["errors"][0]["code"] == "format"
     refused({**base, "remind_at": "soon"}, ["remind_at"])
