@@ -21,9 +21,10 @@ $$;
 -- request body; keys of `b` replace those of `cur` (merge patch). Every
 -- record `b` names must be one the caller can see (the same error whether
 -- it does not exist, was deleted or is someone else's, so nothing leaks);
--- a contact or opportunity must belong to the customer; when no customer
--- is named it is filled in from the contact or the opportunity, so the
--- customer's history shows the record. `need_one`: at least one link.
+-- when `b` changes links, a contact or opportunity must belong to the
+-- customer, and when no customer is named it is filled in from the
+-- contact or the opportunity, so the customer's history shows the record.
+-- `need_one`: at least one link.
 -- Returns the links and the field errors (an empty array when none); the
 -- caller raises them together with its own.
 CREATE FUNCTION crm_links_check(cur jsonb, b jsonb, need_one boolean,
@@ -76,7 +77,10 @@ BEGIN
 		    'lead_id names no lead you can see.');
 	END IF;
 
-	IF jsonb_array_length(errors) = 0 THEN
+	-- Only a change of links is checked for consistency (a later move of
+	-- a contact by a customer merge must not block unrelated edits).
+	IF jsonb_array_length(errors) = 0 AND b ?| ARRAY['customer_id',
+	    'contact_id', 'opportunity_id', 'lead_id'] THEN
 		cust := coalesce(cust, ct_cust, op_cust);
 		IF ct_cust IS DISTINCT FROM cust AND ct_cust IS NOT NULL THEN
 			errors := errors || crm_field_error('contact_id',

@@ -417,3 +417,31 @@ def test_api_key_scopes(api, tokens):
     assert r.status_code == 201 and r.json()["owner_id"] == REP1
     assert api.get("/v1/activities/" + a["id"], headers=write
                    ).status_code == 200
+
+
+def test_unrelated_edit_after_a_customer_merge(api, tokens):
+    """A merge moves the contact to the survivor; the activity still names
+    the merged customer, and editing its outcome is not blocked by the
+    contact no longer belonging to it. Changing links is checked again."""
+    t = tokens["rep1"]
+    h = bearer(t)
+    survivor, merged = customer(api, t, "存续"), customer(api, t, "被合并")
+    ct = contact(api, t, merged, "赵经理")
+    a = log(api, t, customer_id=merged, contact_id=ct)
+    r = api.post("/v1/customers/merge", headers=h,
+                 json={"survivor_id": survivor, "merged_ids": [merged]})
+    assert r.status_code == 200, r.text
+    assert api.get("/v1/contacts/" + ct, headers=h).json()["customer_id"] == \
+        survivor
+    r = api.patch("/v1/activities/" + a["id"], headers=h,
+                  json={"outcome": "已合并客户"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["customer_id"], r.json()["contact_id"]) == (merged, ct)
+    r = api.patch("/v1/activities/" + a["id"], headers=h,
+                  json={"contact_id": ct})
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["contact_id"]
+    r = api.patch("/v1/activities/" + a["id"], headers=h,
+                  json={"customer_id": survivor})
+    assert r.status_code == 200, r.text
+    assert (r.json()["customer_id"], r.json()["contact_id"]) == (survivor, ct)
