@@ -847,14 +847,14 @@ $$;
 CREATE FUNCTION api_me_agenda(p jsonb, f jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-	days	integer := coalesce((f->>'days')::integer, 7);
+	ahead	integer := coalesce((f->>'days')::integer, 7);
 	me	uuid;
 	horizon	timestamptz;
 	result	json;
 BEGIN
 	PERFORM crm_bind(p);
 	me := crm_user();
-	horizon := now() + make_interval(days => days);
+	horizon := now() + make_interval(days => ahead);
 	WITH items AS (
 		SELECT 'task' AS kind, t.id, t.title, t.due_at, t.remind_at,
 		    t.priority, t.status, t.customer_id, t.contact_id,
@@ -889,7 +889,7 @@ BEGIN
 		    AS item
 		FROM items i
 	)
-	SELECT json_build_object('as_of', now(), 'days', days,
+	SELECT json_build_object('as_of', now(), 'days', ahead,
 	    'overdue', coalesce(json_agg(s.item ORDER BY s.due_at, s.id)
 		FILTER (WHERE s.due_at < now()), '[]'),
 	    'upcoming', coalesce(json_agg(s.item ORDER BY s.due_at, s.id)
