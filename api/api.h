@@ -184,8 +184,22 @@ int api_quotas_delete(struct http_request *, struct api_ctx *);
 /* leads.c */
 
 /* activities.c */
+int api_activities_create(struct http_request *, struct api_ctx *);
+int api_activities_list(struct http_request *, struct api_ctx *);
+int api_activities_daily_log(struct http_request *, struct api_ctx *);
+int api_activities_get(struct http_request *, struct api_ctx *);
+int api_activities_update(struct http_request *, struct api_ctx *);
+int api_activities_delete(struct http_request *, struct api_ctx *);
 
 /* tasks.c */
+int api_tasks_create(struct http_request *, struct api_ctx *);
+int api_tasks_list(struct http_request *, struct api_ctx *);
+int api_tasks_get(struct http_request *, struct api_ctx *);
+int api_tasks_update(struct http_request *, struct api_ctx *);
+int api_tasks_delete(struct http_request *, struct api_ctx *);
+int api_tasks_transfer(struct http_request *, struct api_ctx *);
+int api_tasks_transfers(struct http_request *, struct api_ctx *);
+int api_me_agenda(struct http_request *, struct api_ctx *);
 
 /* products.c */
 

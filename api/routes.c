@@ -276,6 +276,113 @@ static const struct crm_field quota_update[] = {
 
 /* --- activities and tasks (sql/0013) --- */
 
+static const char *const activity_types[] = {"call", "email", "meeting",
+    "visit", "note", NULL};
+static const char *const directions[] = {"inbound", "outbound", NULL};
+
+/* An activity's writable fields; PATCH makes type and subject optional. */
+static const struct crm_field activity_body[] = {
+    {"type", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, activity_types},
+    {"subject", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"body", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"direction", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, directions},
+    {"occurred_at", CRM_T_TIME, 0, 0, 0, NULL},
+    {"duration_minutes", CRM_T_INT, CRM_F_NULLABLE, 0, 1440, NULL},
+    {"outcome", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    {"customer_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"lead_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"next_follow_up_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field activities_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"type", CRM_T_ENUM, 0, 0, 0, activity_types},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"lead_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"occurred_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"occurred_before", CRM_T_TIME, 0, 0, 0, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field daily_log_query[] = {
+    {"date", CRM_T_DATE, 0, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const char *const priorities[] = {"low", "normal", "high", "urgent",
+    NULL};
+static const char *const task_statuses[] = {"open", "in_progress", "done",
+    "cancelled", NULL};
+static const char *const task_sorts[] = {"due_at", "-due_at", "-created_at",
+    NULL};
+
+/* A new task: it starts open; the assignee defaults to the caller. */
+static const struct crm_field task_create[] = {
+    {"title", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"assignee_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"due_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    {"remind_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    {"priority", CRM_T_ENUM, 0, 0, 0, priorities},
+    {"customer_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"lead_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+/* A task's changes: status too; the assignee only by a transfer. */
+static const struct crm_field task_update[] = {
+    {"title", CRM_T_TEXT, 0, 1, 200, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"due_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    {"remind_at", CRM_T_TIME, CRM_F_NULLABLE, 0, 0, NULL},
+    {"priority", CRM_T_ENUM, 0, 0, 0, priorities},
+    {"status", CRM_T_ENUM, 0, 0, 0, task_statuses},
+    {"customer_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"lead_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field tasks_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"sort", CRM_T_ENUM, 0, 0, 0, task_sorts},
+    {"assignee_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, task_statuses},
+    {"priority", CRM_T_ENUM, 0, 0, 0, priorities},
+    {"due_before", CRM_T_TIME, 0, 0, 0, NULL},
+    {"due_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"lead_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"overdue", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field transfer_body[] = {
+    {"assignee_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"note", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field agenda_query[] = {
+    {"days", CRM_T_INT, 0, 1, 90, NULL},
+    END,
+};
+
 /* --- products, quotes and contracts (sql/0014) --- */
 
 /* --- orders and subscriptions (sql/0015) --- */
@@ -526,6 +633,34 @@ const struct api_route api_routes[] = {
     /* --- leads --- */
 
     /* --- activities and tasks --- */
+    {GET, "/v1/activities", "listActivities", NONE, "activities:read",
+	activities_query, NULL, api_activities_list},
+    {POST, "/v1/activities", "createActivity", JSON, "activities:write",
+	no_params, activity_body, api_activities_create},
+    {GET, "/v1/activities/daily-log", "getDailyLog", NONE, "activities:read",
+	daily_log_query, NULL, api_activities_daily_log},
+    {GET, "/v1/activities/{id}", "getActivity", NONE, "activities:read",
+	no_params, NULL, api_activities_get},
+    {PATCH, "/v1/activities/{id}", "updateActivity", JSON, "activities:write",
+	no_params, activity_body, api_activities_update},
+    {DELETE, "/v1/activities/{id}", "deleteActivity", NONE, "activities:write",
+	no_params, NULL, api_activities_delete},
+    {GET, "/v1/tasks", "listTasks", NONE, "tasks:read", tasks_query, NULL,
+	api_tasks_list},
+    {POST, "/v1/tasks", "createTask", JSON, "tasks:write", no_params,
+	task_create, api_tasks_create},
+    {GET, "/v1/tasks/{id}", "getTask", NONE, "tasks:read", no_params, NULL,
+	api_tasks_get},
+    {PATCH, "/v1/tasks/{id}", "updateTask", JSON, "tasks:write", no_params,
+	task_update, api_tasks_update},
+    {DELETE, "/v1/tasks/{id}", "deleteTask", NONE, "tasks:write", no_params,
+	NULL, api_tasks_delete},
+    {POST, "/v1/tasks/{id}/transfer", "transferTask", JSON, "tasks:write",
+	no_params, transfer_body, api_tasks_transfer},
+    {GET, "/v1/tasks/{id}/transfers", "listTaskTransfers", NONE, "tasks:read",
+	no_params, NULL, api_tasks_transfers},
+    {GET, "/v1/me/agenda", "getAgenda", NONE, "tasks:read", agenda_query, NULL,
+	api_me_agenda},
 
     /* --- products, quotes and contracts --- */
 

@@ -17,6 +17,7 @@ static size_t utf8_chars(const char *);
 static int email_valid(const char *);
 static int phone_valid(const char *);
 static int date_valid(const char *);
+static int two_digits(const char *);
 static int time_valid(const char *);
 static const char *
 decimal_check(const struct crm_field *, const char *, char *, size_t);
@@ -460,11 +461,23 @@ date_valid(const char *s)
 	return (1);
 }
 
-/* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+/* Two digits at `s` as a number (the caller checked they are digits). */
+static int
+two_digits(const char *s)
+{
+	return ((s[0] - '0') * 10 + (s[1] - '0'));
+}
+
+/*
+ * YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) naming a real instant: a
+ * day date_valid() accepts, hours 00-23, minutes 00-59, seconds 00-60 (a
+ * leap second), an offset of at most 15:59 (as far as PostgreSQL goes).
+ */
 static int
 time_valid(const char *s)
 {
 	static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+	char day[11];
 	size_t i;
 
 	for (i = 0; pat[i] != '\0'; i++) {
@@ -473,6 +486,11 @@ time_valid(const char *s)
 			: (s[i] != pat[i] && !(pat[i] == 'T' && s[i] == 't')))
 			return (0);
 	}
+	memcpy(day, s, 10);
+	day[10] = '\0';
+	if (!date_valid(day) || two_digits(s + 11) > 23 ||
+	    two_digits(s + 14) > 59 || two_digits(s + 17) > 60)
+		return (0);
 	s += i;
 	if (*s == '.') {
 		s++;
@@ -486,7 +504,7 @@ time_valid(const char *s)
 	return ((*s == '+' || *s == '-') && isdigit((unsigned char)s[1]) &&
 	    isdigit((unsigned char)s[2]) && s[3] == ':' &&
 	    isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) &&
-	    s[6] == '\0');
+	    s[6] == '\0' && two_digits(s + 1) <= 15 && two_digits(s + 4) <= 59);
 }
 
 /*

@@ -122,6 +122,20 @@ main(void)
 	CHECK(body("{\"expires_at\":\"2027-01-01T00:00:00.5Z\"}", 1, &err) ==
 	    CRM_OK);
 	CHECK(body("{\"expires_at\":\"2027-01-01\"}", 1, &err) == CRM_ERROR);
+	/* Well formed but no real instant: refused before the database. */
+	CHECK(body("{\"expires_at\":\"2027-13-01T00:00:00Z\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(body("{\"expires_at\":\"2027-02-29T00:00:00Z\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(body("{\"expires_at\":\"2027-01-01T24:00:00Z\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(body("{\"expires_at\":\"2027-01-01T23:60:00Z\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(body("{\"expires_at\":\"2027-01-01T00:00:00+16:00\"}", 1, &err) ==
+	    CRM_ERROR);
+	CHECK(has_error(&err, "expires_at", "format"));
+	CHECK(body("{\"expires_at\":\"2028-02-29T23:59:60-09:30\"}", 1, &err) ==
+	    CRM_OK);
 	CHECK(body("{\"email\":\"a b@c.cn\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"email\":\"a@b\"}", 1, &err) == CRM_ERROR);
 
