@@ -252,7 +252,7 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 {
 	const char *s, *code;
 	char msg[200];
-	size_t n;
+	size_t i, n;
 	long long x;
 
 	code = NULL;
@@ -283,6 +283,19 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 	case CRM_T_OBJECT:
 		if (!json_is_object(v))
 			code = "type";
+		break;
+	case CRM_T_OBJECT_ARRAY:
+		/* Shape only: the members' fields are the database's to check. */
+		n = json_is_array(v) ? json_array_size(v) : 0;
+		for (i = 0; i < n && json_is_object(json_array_get(v, i)); i++)
+			;
+		if (!json_is_array(v) || (long long)n < f->min ||
+		    (long long)n > f->max || i < n) {
+			code = "type";
+			(void)snprintf(msg, sizeof(msg),
+			    "'%s' must be an array of %lld to %lld objects.",
+			    f->name, f->min, f->max);
+		}
 		break;
 	case CRM_T_UUID_ARRAY:
 		code = check_array(f, v, 1, (size_t)f->max, uuid_element, msg,
