@@ -312,8 +312,11 @@ BEGIN
 		    '(is_default true on that one).');
 	END IF;
 	IF def AND NOT act THEN
-		PERFORM crm_raise('409', 'The default pipeline cannot be '
-		    'inactive; make another pipeline the default first.');
+		PERFORM crm_raise('409', CASE WHEN cur.is_default THEN
+		    'The default pipeline cannot be deactivated; make another '
+		    'pipeline the default first.' ELSE 'An inactive pipeline '
+		    'cannot become the default; activate it (active true) in '
+		    'the same change.' END);
 	END IF;
 	IF b ? 'name' AND EXISTS (SELECT 1 FROM pipelines
 	    WHERE name = b->>'name' AND id <> p_id) THEN

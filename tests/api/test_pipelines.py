@@ -176,8 +176,10 @@ def test_default_flag_moves_and_never_disappears(api, stack, tokens):
         r = api.patch("/v1/pipelines/" + other["id"], headers=h,
                       json={"active": False})
         assert r.status_code == 200 and not r.json()["active"]
-        assert api.patch("/v1/pipelines/" + other["id"], headers=h,
-                         json={"is_default": True}).status_code == 409
+        r = api.patch("/v1/pipelines/" + other["id"], headers=h,
+                      json={"is_default": True})
+        assert r.status_code == 409 and "inactive pipeline" in \
+            r.json()["detail"]
         assert stack.sql("SELECT count(*) FROM pipelines WHERE is_default "
                          "AND org_id = %s", (DEMO_ORG,))[0][0] == 1
     finally:
