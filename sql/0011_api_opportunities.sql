@@ -120,8 +120,10 @@ BEGIN
 	IF jsonb_typeof(s->'name') IS DISTINCT FROM 'string' OR
 	    length(s->>'name') NOT BETWEEN 1 AND 100 THEN
 		errors := errors || crm_field_error(prefix || 'name',
-		    CASE WHEN s ? 'name' THEN 'length' ELSE 'required' END,
-		    'name is required: 1 to 100 characters.');
+		    CASE WHEN NOT s ? 'name' THEN 'required'
+		    WHEN jsonb_typeof(s->'name') <> 'string' THEN 'type'
+		    ELSE 'length' END,
+		    'name is required: a string of 1 to 100 characters.');
 	END IF;
 	IF s ? 'kind' AND (jsonb_typeof(s->'kind') <> 'string' OR
 	    NOT s->>'kind' IN ('open', 'won', 'lost')) THEN

@@ -82,7 +82,8 @@ def test_bad_pipelines_name_every_field_and_write_nothing(api, stack, tokens):
         {"name": "乙", "probability": 30, "forecast_category": "closed"},
         {"name": "赢", "kind": "won", "probability": 90},
         {"name": "输", "kind": "lost", "forecast_category": "commit"},
-        {"kind": "maybe", "probability": 5}]})
+        {"kind": "maybe", "probability": 5},
+        {"name": 7, "probability": 5}]})
     assert r.status_code == 422
     assert {(e["field"], e["code"]) for e in r.json()["errors"]} == {
         ("stages[0].colour", "unknown_field"),
@@ -93,7 +94,8 @@ def test_bad_pipelines_name_every_field_and_write_nothing(api, stack, tokens):
         ("stages[3].probability", "rule"),
         ("stages[4].forecast_category", "rule"),
         ("stages[5].name", "required"),
-        ("stages[5].kind", "enum")}
+        ("stages[5].kind", "enum"),
+        ("stages[6].name", "type")}
     # The structure: at least one open, exactly one won and one lost.
     for stages in ([{"name": "赢", "kind": "won"}, {"name": "输", "kind": "lost"}],
                    [{"name": "甲", "probability": 5}, {"name": "输", "kind": "lost"}],
