@@ -178,8 +178,25 @@ int api_quotas_update(struct http_request *, struct api_ctx *);
 int api_quotas_delete(struct http_request *, struct api_ctx *);
 
 /* pipelines.c */
+int api_pipelines_list(struct http_request *, struct api_ctx *);
+int api_pipelines_create(struct http_request *, struct api_ctx *);
+int api_pipelines_get(struct http_request *, struct api_ctx *);
+int api_pipelines_update(struct http_request *, struct api_ctx *);
+int api_pipeline_stages_create(struct http_request *, struct api_ctx *);
+int api_pipeline_stages_update(struct http_request *, struct api_ctx *);
+int api_pipeline_stages_delete(struct http_request *, struct api_ctx *);
 
 /* opportunities.c */
+int api_opportunities_create(struct http_request *, struct api_ctx *);
+int api_opportunities_list(struct http_request *, struct api_ctx *);
+int api_opportunities_funnel(struct http_request *, struct api_ctx *);
+int api_opportunities_get(struct http_request *, struct api_ctx *);
+int api_opportunities_update(struct http_request *, struct api_ctx *);
+int api_opportunities_delete(struct http_request *, struct api_ctx *);
+int api_opportunities_win(struct http_request *, struct api_ctx *);
+int api_opportunities_lose(struct http_request *, struct api_ctx *);
+int api_opportunities_reopen(struct http_request *, struct api_ctx *);
+int api_opportunities_history(struct http_request *, struct api_ctx *);
 
 /* leads.c */
 

@@ -271,6 +271,104 @@ static const struct crm_field quota_update[] = {
 };
 
 /* --- pipelines and opportunities (sql/0011) --- */
+static const char *const stage_kinds[] = {"open", "won", "lost", NULL};
+static const char *const forecast_categories[] = {"pipeline", "best_case",
+    "commit", "closed", "omitted", NULL};
+
+/* The stages' fields are checked by the database (crm_stage_input). */
+static const struct crm_field pipeline_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"is_default", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"stages", CRM_T_OBJECT_ARRAY, CRM_F_REQUIRED, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field pipeline_update[] = {
+    {"name", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"is_default", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field stage_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"kind", CRM_T_ENUM, 0, 0, 0, stage_kinds},
+    {"probability", CRM_T_INT, 0, 0, 100, NULL},
+    {"forecast_category", CRM_T_ENUM, 0, 0, 0, forecast_categories},
+    {"position", CRM_T_INT, 0, 1, 100, NULL},
+    END,
+};
+
+/* A stage's kind never changes: its opportunities carry it as status. */
+static const struct crm_field stage_update[] = {
+    {"name", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"probability", CRM_T_INT, 0, 0, 100, NULL},
+    {"forecast_category", CRM_T_ENUM, 0, 0, 0, forecast_categories},
+    {"position", CRM_T_INT, 0, 1, 100, NULL},
+    END,
+};
+
+/* An opportunity's writable fields; PATCH makes the required optional. */
+static const struct crm_field opportunity_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"customer_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"pipeline_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"stage_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"amount", CRM_T_DECIMAL, CRM_F_REQUIRED, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"expected_close_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"lead_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"next_step", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field win_body[] = {
+    {"reason", CRM_T_TEXT, 0, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field lose_body[] = {
+    {"reason", CRM_T_TEXT, CRM_F_REQUIRED, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field reopen_body[] = {
+    {"stage_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const char *const opportunity_statuses[] = {"open", "won", "lost", NULL};
+static const char *const opportunity_sorts[] = {"created_at", "-created_at",
+    "amount", "-amount", "expected_close_date", "-expected_close_date", NULL};
+
+static const struct crm_field opportunities_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"sort", CRM_T_ENUM, 0, 0, 0, opportunity_sorts},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"pipeline_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"stage_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, opportunity_statuses},
+    {"close_after", CRM_T_DATE, 0, 0, 0, NULL},
+    {"close_before", CRM_T_DATE, 0, 0, 0, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field funnel_query[] = {
+    {"pipeline_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"created_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"created_before", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
 
 /* --- leads (sql/0012) --- */
 
@@ -629,6 +727,43 @@ const struct api_route api_routes[] = {
 	NULL, api_quotas_delete},
 
     /* --- pipelines and opportunities --- */
+    {GET, "/v1/pipelines", "listPipelines", NONE, "opportunities:read",
+	no_params, NULL, api_pipelines_list},
+    {POST, "/v1/pipelines", "createPipeline", JSON, PEOPLE_ONLY, no_params,
+	pipeline_body, api_pipelines_create},
+    {GET, "/v1/pipelines/{id}", "getPipeline", NONE, "opportunities:read",
+	no_params, NULL, api_pipelines_get},
+    {PATCH, "/v1/pipelines/{id}", "updatePipeline", JSON, PEOPLE_ONLY,
+	no_params, pipeline_update, api_pipelines_update},
+    {POST, "/v1/pipelines/{id}/stages", "createPipelineStage", JSON,
+	PEOPLE_ONLY, no_params, stage_body, api_pipeline_stages_create},
+    {PATCH, "/v1/pipelines/{id}/stages/{stage_id}", "updatePipelineStage", JSON,
+	PEOPLE_ONLY, no_params, stage_update, api_pipeline_stages_update},
+    {DELETE, "/v1/pipelines/{id}/stages/{stage_id}", "deletePipelineStage",
+	NONE, PEOPLE_ONLY, no_params, NULL, api_pipeline_stages_delete},
+    {GET, "/v1/opportunities/funnel", "getOpportunityFunnel", NONE,
+	"opportunities:read", funnel_query, NULL, api_opportunities_funnel},
+    {GET, "/v1/opportunities", "listOpportunities", NONE, "opportunities:read",
+	opportunities_query, NULL, api_opportunities_list},
+    {POST, "/v1/opportunities", "createOpportunity", JSON,
+	"opportunities:write", no_params, opportunity_body,
+	api_opportunities_create},
+    {GET, "/v1/opportunities/{id}", "getOpportunity", NONE,
+	"opportunities:read", no_params, NULL, api_opportunities_get},
+    {PATCH, "/v1/opportunities/{id}", "updateOpportunity", JSON,
+	"opportunities:write", no_params, opportunity_body,
+	api_opportunities_update},
+    {DELETE, "/v1/opportunities/{id}", "deleteOpportunity", NONE,
+	"opportunities:write", no_params, NULL, api_opportunities_delete},
+    {POST, "/v1/opportunities/{id}/win", "winOpportunity", JSON,
+	"opportunities:write", no_params, win_body, api_opportunities_win},
+    {POST, "/v1/opportunities/{id}/lose", "loseOpportunity", JSON,
+	"opportunities:write", no_params, lose_body, api_opportunities_lose},
+    {POST, "/v1/opportunities/{id}/reopen", "reopenOpportunity", JSON,
+	"opportunities:write", no_params, reopen_body,
+	api_opportunities_reopen},
+    {GET, "/v1/opportunities/{id}/history", "getOpportunityHistory", NONE,
+	"opportunities:read", no_params, NULL, api_opportunities_history},
 
     /* --- leads --- */
 
