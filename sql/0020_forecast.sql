@@ -15,15 +15,11 @@
 
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
--- The organisation's calendar: periods and "today" are China time.
-CREATE FUNCTION crm_tz() RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT 'Asia/Shanghai'
-$$;
-
+-- The organisation's calendar: periods and "today" are in its time zone
+-- (crm_org_timezone, 0013).
 CREATE FUNCTION crm_today() RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-	SELECT (now() AT TIME ZONE crm_tz())::date
+	SELECT (now() AT TIME ZONE crm_org_timezone())::date
 $$;
 
 -- A period label as a half-open range of days: YYYY, YYYY-Hn, YYYY-Qn or
@@ -68,9 +64,9 @@ $$;
 CREATE FUNCTION crm_forecast_month(status text, close date,
     closed_at timestamptz)
 RETURNS date
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
 	SELECT date_trunc('month', CASE WHEN status = 'open' THEN close
-	    ELSE (closed_at AT TIME ZONE 'Asia/Shanghai')::date END)::date
+	    ELSE (closed_at AT TIME ZONE crm_org_timezone())::date END)::date
 $$;
 
 -- --- the rollup ------------------------------------------------------------
@@ -757,7 +753,7 @@ BEGIN
 	f := f || jsonb_build_object('period', coalesce(f->>'period',
 	    crm_quarter(crm_today())));
 	SELECT * INTO per FROM crm_period(f->>'period');
-	since := (f->>'since')::date::timestamp AT TIME ZONE crm_tz();
+	since := (f->>'since')::date::timestamp AT TIME ZONE crm_org_timezone();
 	WITH moves AS (
 		SELECT DISTINCT ON (h.opportunity_id) h.*
 		FROM opportunity_close_date_changes h
