@@ -20,6 +20,8 @@ static int date_valid(const char *);
 static int time_valid(const char *);
 static const char *
 decimal_check(const struct crm_field *, const char *, char *, size_t);
+static const char *
+object_array_check(const struct crm_field *, json_t *, char *, size_t);
 static int enum_has(const char *const *, const char *);
 static json_t *
 qs_value(const struct crm_field *, const char *, struct crm_error *);
@@ -284,6 +286,9 @@ check_value(const struct crm_field *f, json_t *v, struct crm_error *err)
 		if (!json_is_object(v))
 			code = "type";
 		break;
+	case CRM_T_OBJECT_ARRAY:
+		code = object_array_check(f, v, msg, sizeof(msg));
+		break;
 	case CRM_T_UUID_ARRAY:
 		code = check_array(f, v, 1, (size_t)f->max, uuid_element, msg,
 		    sizeof(msg));
@@ -522,6 +527,37 @@ decimal_check(const struct crm_field *f, const char *s, char *msg, size_t size)
 		    "'%s' has at most %lld digits before the point.", f->name,
 		    f->max);
 		return ("range");
+	}
+
+	return (NULL);
+}
+
+/*
+ * An array of `min` to `max` JSON objects, such as the lines of a quote.
+ * Only the shape is checked here: the objects' fields are the database's
+ * to check, which names each one by its index (`lines[2].quantity`).
+ * Returns NULL when `v` is one, else the error code with `msg` set.
+ */
+static const char *
+object_array_check(const struct crm_field *f, json_t *v, char *msg, size_t size)
+{
+	json_t *item;
+	size_t i;
+
+	if (!json_is_array(v) || (long long)json_array_size(v) < f->min ||
+	    (long long)json_array_size(v) > f->max) {
+		(void)snprintf(msg, size,
+		    "'%s' must be an array of %lld to %lld objects.", f->name,
+		    f->min, f->max);
+		return ("type");
+	}
+	json_array_foreach(v, i, item)
+	{
+		if (!json_is_object(item)) {
+			(void)snprintf(msg, size,
+			    "'%s[%zu]' must be an object.", f->name, i);
+			return ("type");
+		}
 	}
 
 	return (NULL);

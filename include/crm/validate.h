@@ -32,6 +32,7 @@ enum crm_type {
 	CRM_T_UUID_ARRAY, /* 1..max distinct UUIDs */
 	CRM_T_DATE, /* YYYY-MM-DD, a real calendar date */
 	CRM_T_DECIMAL, /* "1234.56": exact, >= 0, `min` decimals, `max` digits */
+	CRM_T_OBJECT_ARRAY, /* min..max JSON objects (checked by the database) */
 };
 
 #define CRM_F_REQUIRED 0x01

@@ -21,6 +21,7 @@ static const struct crm_field user_fields[] = {
     {"birthday", CRM_T_DATE, 0, 0, 0, NULL},
     {"ids", CRM_T_UUID_ARRAY, 0, 0, 2, NULL},
     {"amount", CRM_T_DECIMAL, 0, 2, 5, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, 0, 1, 2, NULL},
     {NULL, 0, 0, 0, 0, NULL},
 };
 
@@ -183,6 +184,15 @@ main(void)
 	CHECK(body("{\"amount\":\"1,5\"}", 1, &err) == CRM_ERROR);
 	CHECK(body("{\"amount\":\"-\"}", 1, &err) == CRM_ERROR);
 	CHECK(has_error(&err, "amount", "format"));
+
+	/* Arrays of objects: only their shape; the database checks fields. */
+	CHECK(body("{\"lines\":[{\"quantity\":\"1\"},{}]}", 1, &err) == CRM_OK);
+	CHECK(body("{\"lines\":[]}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "lines", "type"));
+	CHECK(body("{\"lines\":[{},{},{}]}", 1, &err) == CRM_ERROR);
+	CHECK(body("{\"lines\":[{},3]}", 1, &err) == CRM_ERROR);
+	CHECK(has_error(&err, "lines", "type"));
+	CHECK(body("{\"lines\":{}}", 1, &err) == CRM_ERROR);
 
 	/* Query strings. */
 	CHECK(query(NULL, &q, &err) == CRM_OK && json_object_size(q) == 0);
