@@ -176,6 +176,10 @@ int api_custom_fields_delete(struct http_request *, struct api_ctx *);
 /* tasks.c */
 
 /* products.c */
+int api_products_list(struct http_request *, struct api_ctx *);
+int api_products_create(struct http_request *, struct api_ctx *);
+int api_products_get(struct http_request *, struct api_ctx *);
+int api_products_update(struct http_request *, struct api_ctx *);
 
 /* quotes.c */
 

@@ -227,6 +227,35 @@ static const struct crm_field custom_field_body[] = {
 
 /* --- products, quotes and contracts (sql/0014) --- */
 
+static const char *const periods[] = {"weekly", "monthly", "bimonthly",
+    "quarterly", "yearly", NULL};
+
+/* A product's writable fields; PATCH makes the required ones optional. */
+static const struct crm_field product_body[] = {
+    {"sku", CRM_T_TEXT, CRM_F_REQUIRED, 1, 64, NULL},
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"category", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"unit", CRM_T_TEXT, 0, 1, 20, NULL},
+    {"unit_price", CRM_T_DECIMAL, CRM_F_REQUIRED, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"tax_rate", CRM_T_DECIMAL, 0, 2, 3, NULL},
+    {"period", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, periods},
+    {"issues_per_period", CRM_T_INT, CRM_F_NULLABLE, 1, 366, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field products_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"category", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
 /* --- orders and subscriptions (sql/0015) --- */
 
 /* Scope no API key can hold: the route needs a person's access token. */
@@ -345,6 +374,14 @@ const struct api_route api_routes[] = {
     /* --- activities and tasks --- */
 
     /* --- products, quotes and contracts --- */
+    {GET, "/v1/products", "listProducts", NONE, "products:read", products_query,
+	NULL, api_products_list},
+    {POST, "/v1/products", "createProduct", JSON, "products:write", no_params,
+	product_body, api_products_create},
+    {GET, "/v1/products/{id}", "getProduct", NONE, "products:read", no_params,
+	NULL, api_products_get},
+    {PATCH, "/v1/products/{id}", "updateProduct", JSON, "products:write",
+	no_params, product_body, api_products_update},
 
     /* --- orders and subscriptions --- */
 };
