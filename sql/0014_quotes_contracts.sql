@@ -200,6 +200,8 @@ LANGUAGE sql IMMUTABLE AS $$
 	    p_id)::text, 'UTF8'), 'base64'), E'+/=\n', '-_')
 $$;
 
+-- The product id in a cursor of crm_product_cursor_encode; 400 for
+-- anything else.
 CREATE FUNCTION crm_product_cursor_decode(c text) RETURNS uuid
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -674,6 +676,8 @@ LANGUAGE sql STABLE AS $$
 	    WHERE l.org_id = q.org_id AND l.quote_id = q.id) t
 $$;
 
+-- The public shape of a quote line: the catalogue values it copied, the
+-- amounts as decimal strings (quantity with its 3 decimals).
 CREATE FUNCTION quote_line_json(l quote_lines) RETURNS json
 LANGUAGE sql STABLE AS $$
 	SELECT json_build_object('id', l.id, 'position', l.position,
@@ -1268,6 +1272,7 @@ BEGIN
 END
 $$;
 
+-- The public shape of a contract template.
 CREATE FUNCTION contract_template_json(t contract_templates) RETURNS json
 LANGUAGE sql STABLE AS $$
 	SELECT json_build_object('id', t.id, 'name', t.name, 'body', t.body,

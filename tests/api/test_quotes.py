@@ -216,6 +216,13 @@ def test_quote_lifecycle_with_revisions(api, stack, tokens):
     assert [(x["revision"], x["status"]) for x in listed["data"]] == [
         (3, "accepted"), (2, "superseded"), (1, "superseded")]
     assert "lines" not in listed["data"][0]
+    page = api.get("/v1/quotes?limit=2&opportunity_id=" + opp, headers=h
+                   ).json()
+    rest = api.get("/v1/quotes?limit=2&opportunity_id=%s&cursor=%s" % (
+        opp, page["next_cursor"]), headers=h).json()
+    assert [x["revision"] for x in page["data"] + rest["data"]] == [3, 2, 1]
+    assert rest["next_cursor"] is None
+    assert api.get("/v1/quotes?cursor=bm9wZQ", headers=h).status_code == 400
     accepted = api.get("/v1/quotes?status=accepted&opportunity_id=" + opp,
                        headers=h).json()["data"]
     assert [x["id"] for x in accepted] == [rev3["id"]]
