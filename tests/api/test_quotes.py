@@ -449,3 +449,20 @@ def test_access_matrix(api, stack, tokens, org2):
     assert api.post("/v1/quotes/%s/send" % mine["id"], headers=read
                     ).status_code == 403
     assert counts(stack) == before
+
+
+def test_concurrent_accepts_write_one_contract(api, stack, tokens):
+    q = simple_quote(api, stack, tokens)
+    action(api, tokens["rep1"], q["id"], "send")
+    before = counts(stack)
+
+    def one(_):
+        return action(api, tokens["rep1"], q["id"], "accept")
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        got = list(ex.map(one, range(6)))
+    assert [r.status_code for r in got] == [200] * 6
+    assert len({r.json()["contract_id"] for r in got}) == 1
+    assert counts(stack) == (before[0], before[1], before[2] + 1)
+    assert stack.sql("SELECT count(*) FROM contracts WHERE quote_id = %s",
+                     (q["id"],)) == [(1,)]
