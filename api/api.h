@@ -219,10 +219,38 @@ int api_tasks_transfers(struct http_request *, struct api_ctx *);
 int api_me_agenda(struct http_request *, struct api_ctx *);
 
 /* products.c */
+int api_products_list(struct http_request *, struct api_ctx *);
+int api_products_create(struct http_request *, struct api_ctx *);
+int api_products_get(struct http_request *, struct api_ctx *);
+int api_products_update(struct http_request *, struct api_ctx *);
 
 /* quotes.c */
+int api_quotes_list(struct http_request *, struct api_ctx *);
+int api_quotes_create(struct http_request *, struct api_ctx *);
+int api_quotes_get(struct http_request *, struct api_ctx *);
+int api_quotes_update(struct http_request *, struct api_ctx *);
+int api_quotes_send(struct http_request *, struct api_ctx *);
+int api_quotes_revise(struct http_request *, struct api_ctx *);
+int api_quotes_reject(struct http_request *, struct api_ctx *);
+int api_quotes_accept(struct http_request *, struct api_ctx *);
 
 /* contracts.c */
+int api_contract_templates_list(struct http_request *, struct api_ctx *);
+int api_contract_templates_create(struct http_request *, struct api_ctx *);
+int api_contract_templates_get(struct http_request *, struct api_ctx *);
+int api_contract_templates_update(struct http_request *, struct api_ctx *);
+int api_contract_templates_delete(struct http_request *, struct api_ctx *);
+int api_contracts_list(struct http_request *, struct api_ctx *);
+int api_contracts_create(struct http_request *, struct api_ctx *);
+int api_contracts_get(struct http_request *, struct api_ctx *);
+int api_contracts_update(struct http_request *, struct api_ctx *);
+int api_contracts_submit(struct http_request *, struct api_ctx *);
+int api_contracts_approve(struct http_request *, struct api_ctx *);
+int api_contracts_reject(struct http_request *, struct api_ctx *);
+int api_contracts_sign(struct http_request *, struct api_ctx *);
+int api_contracts_fulfil(struct http_request *, struct api_ctx *);
+int api_contracts_cancel(struct http_request *, struct api_ctx *);
+int api_contracts_events(struct http_request *, struct api_ctx *);
 
 /* orders.c */
 int api_orders_list(struct http_request *, struct api_ctx *);

@@ -483,6 +483,128 @@ static const struct crm_field agenda_query[] = {
 
 /* --- products, quotes and contracts (sql/0014) --- */
 
+static const char *const periods[] = {"weekly", "monthly", "bimonthly",
+    "quarterly", "yearly", NULL};
+
+/* A product's writable fields; PATCH makes the required ones optional. */
+static const struct crm_field product_body[] = {
+    {"sku", CRM_T_TEXT, CRM_F_REQUIRED, 1, 64, NULL},
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"category", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"unit", CRM_T_TEXT, 0, 1, 20, NULL},
+    {"unit_price", CRM_T_DECIMAL, CRM_F_REQUIRED, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"tax_rate", CRM_T_DECIMAL, 0, 2, 3, NULL},
+    {"period", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, periods},
+    {"issues_per_period", CRM_T_INT, CRM_F_NULLABLE, 1, 366, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+static const struct crm_field products_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"category", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
+/* Lines are objects whose fields the database checks, by index. */
+static const struct crm_field quote_create[] = {
+    {"opportunity_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"valid_until", CRM_T_DATE, 0, 0, 0, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, CRM_F_REQUIRED, 1, 200, NULL},
+    END,
+};
+
+static const struct crm_field quote_update[] = {
+    {"valid_until", CRM_T_DATE, 0, 0, 0, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, 0, 1, 200, NULL},
+    END,
+};
+
+static const char *const quote_statuses[] = {"draft", "sent", "accepted",
+    "rejected", "expired", "superseded", NULL};
+
+static const struct crm_field quotes_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, quote_statuses},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field quote_reject[] = {
+    {"reason", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field template_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"body", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100000, NULL},
+    END,
+};
+
+static const struct crm_field page_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field contract_create[] = {
+    {"customer_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"quote_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"template_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"title", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"amount", CRM_T_DECIMAL, 0, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"start_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"end_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"terms", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100000, NULL},
+    END,
+};
+
+static const struct crm_field contract_update[] = {
+    {"title", CRM_T_TEXT, 0, 1, 200, NULL},
+    {"amount", CRM_T_DECIMAL, 0, 2, 13, NULL},
+    {"currency", CRM_T_TEXT, 0, 3, 3, NULL},
+    {"start_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"end_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"terms", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100000, NULL},
+    END,
+};
+
+static const char *const contract_statuses[] = {"draft", "pending_approval",
+    "approved", "rejected", "signed", "fulfilled", "cancelled", NULL};
+
+static const struct crm_field contracts_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, contract_statuses},
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"opportunity_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field contract_reject[] = {
+    {"reason", CRM_T_TEXT, CRM_F_REQUIRED, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field contract_sign[] = {
+    {"signed_at", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
+
 /* --- orders and subscriptions (sql/0015) --- */
 static const char *const order_statuses[] = {"pending", "confirmed",
     "fulfilled", "cancelled", NULL};
@@ -798,6 +920,67 @@ const struct api_route api_routes[] = {
 	api_me_agenda},
 
     /* --- products, quotes and contracts --- */
+    {GET, "/v1/products", "listProducts", NONE, "products:read", products_query,
+	NULL, api_products_list},
+    {POST, "/v1/products", "createProduct", JSON, "products:write", no_params,
+	product_body, api_products_create},
+    {GET, "/v1/products/{id}", "getProduct", NONE, "products:read", no_params,
+	NULL, api_products_get},
+    {PATCH, "/v1/products/{id}", "updateProduct", JSON, "products:write",
+	no_params, product_body, api_products_update},
+
+    {GET, "/v1/quotes", "listQuotes", NONE, "quotes:read", quotes_query, NULL,
+	api_quotes_list},
+    {POST, "/v1/quotes", "createQuote", JSON, "quotes:write", no_params,
+	quote_create, api_quotes_create},
+    {GET, "/v1/quotes/{id}", "getQuote", NONE, "quotes:read", no_params, NULL,
+	api_quotes_get},
+    {PATCH, "/v1/quotes/{id}", "updateQuote", JSON, "quotes:write", no_params,
+	quote_update, api_quotes_update},
+    {POST, "/v1/quotes/{id}/send", "sendQuote", NONE, "quotes:write", no_params,
+	NULL, api_quotes_send},
+    {POST, "/v1/quotes/{id}/revise", "reviseQuote", NONE, "quotes:write",
+	no_params, NULL, api_quotes_revise},
+    {POST, "/v1/quotes/{id}/reject", "rejectQuote", JSON, "quotes:write",
+	no_params, quote_reject, api_quotes_reject},
+    {POST, "/v1/quotes/{id}/accept", "acceptQuote", NONE, "quotes:write",
+	no_params, NULL, api_quotes_accept},
+
+    {GET, "/v1/contract-templates", "listContractTemplates", NONE,
+	"contracts:read", page_query, NULL, api_contract_templates_list},
+    {POST, "/v1/contract-templates", "createContractTemplate", JSON,
+	"contracts:write", no_params, template_body,
+	api_contract_templates_create},
+    {GET, "/v1/contract-templates/{id}", "getContractTemplate", NONE,
+	"contracts:read", no_params, NULL, api_contract_templates_get},
+    {PATCH, "/v1/contract-templates/{id}", "updateContractTemplate", JSON,
+	"contracts:write", no_params, template_body,
+	api_contract_templates_update},
+    {DELETE, "/v1/contract-templates/{id}", "deleteContractTemplate", NONE,
+	"contracts:write", no_params, NULL, api_contract_templates_delete},
+
+    {GET, "/v1/contracts", "listContracts", NONE, "contracts:read",
+	contracts_query, NULL, api_contracts_list},
+    {POST, "/v1/contracts", "createContract", JSON, "contracts:write",
+	no_params, contract_create, api_contracts_create},
+    {GET, "/v1/contracts/{id}", "getContract", NONE, "contracts:read",
+	no_params, NULL, api_contracts_get},
+    {PATCH, "/v1/contracts/{id}", "updateContract", JSON, "contracts:write",
+	no_params, contract_update, api_contracts_update},
+    {POST, "/v1/contracts/{id}/submit", "submitContract", NONE,
+	"contracts:write", no_params, NULL, api_contracts_submit},
+    {POST, "/v1/contracts/{id}/approve", "approveContract", NONE,
+	"contracts:write", no_params, NULL, api_contracts_approve},
+    {POST, "/v1/contracts/{id}/reject", "rejectContract", JSON,
+	"contracts:write", no_params, contract_reject, api_contracts_reject},
+    {POST, "/v1/contracts/{id}/sign", "signContract", JSON, "contracts:write",
+	no_params, contract_sign, api_contracts_sign},
+    {POST, "/v1/contracts/{id}/fulfil", "fulfilContract", NONE,
+	"contracts:write", no_params, NULL, api_contracts_fulfil},
+    {POST, "/v1/contracts/{id}/cancel", "cancelContract", NONE,
+	"contracts:write", no_params, NULL, api_contracts_cancel},
+    {GET, "/v1/contracts/{id}/events", "listContractEvents", NONE,
+	"contracts:read", no_params, NULL, api_contracts_events},
 
     /* --- orders and subscriptions --- */
     {GET, "/v1/orders", "listOrders", NONE, "orders:read", orders_query, NULL,
