@@ -177,6 +177,14 @@ int api_quotas_get(struct http_request *, struct api_ctx *);
 int api_quotas_update(struct http_request *, struct api_ctx *);
 int api_quotas_delete(struct http_request *, struct api_ctx *);
 
+/* reports.c */
+int api_reports_sales_performance(struct http_request *, struct api_ctx *);
+int api_reports_customer_value(struct http_request *, struct api_ctx *);
+int api_reports_value_change(struct http_request *, struct api_ctx *);
+int api_reports_problem_customers(struct http_request *, struct api_ctx *);
+int api_reports_churn(struct http_request *, struct api_ctx *);
+int api_dashboard_get(struct http_request *, struct api_ctx *);
+
 /* pipelines.c */
 int api_pipelines_list(struct http_request *, struct api_ctx *);
 int api_pipelines_create(struct http_request *, struct api_ctx *);

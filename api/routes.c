@@ -270,6 +270,41 @@ static const struct crm_field quota_update[] = {
     END,
 };
 
+/* Analytics and the dashboard (sql/0021). */
+static const char *const perf_groups[] = {"owner", "team", "region", "month",
+    NULL};
+
+static const struct crm_field perf_query[] = {
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"group_by", CRM_T_ENUM, 0, 0, 0, perf_groups},
+    {"pipeline_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field value_query[] = {
+    {"as_of", CRM_T_DATE, 0, 0, 0, NULL},
+    {"window_days", CRM_T_INT, 0, 1, 3650, NULL},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field change_query[] = {
+    {"period", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"compare_to", CRM_T_TEXT, 0, 4, 7, NULL},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field limit_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field dashboard_query[] = {
+    {"months", CRM_T_INT, 0, 1, 36, NULL},
+    END,
+};
+
 /* --- pipelines and opportunities (sql/0011) --- */
 static const char *const stage_kinds[] = {"open", "won", "lost", NULL};
 static const char *const forecast_categories[] = {"pipeline", "best_case",
@@ -847,6 +882,18 @@ const struct api_route api_routes[] = {
 	quota_update, api_quotas_update},
     {DELETE, "/v1/quotas/{id}", "deleteQuota", NONE, PEOPLE_ONLY, no_params,
 	NULL, api_quotas_delete},
+    {GET, "/v1/reports/sales-performance", "getSalesPerformance", NONE,
+	"reports:read", perf_query, NULL, api_reports_sales_performance},
+    {GET, "/v1/reports/customer-value", "getCustomerValue", NONE,
+	"reports:read", value_query, NULL, api_reports_customer_value},
+    {GET, "/v1/reports/customer-value-change", "getCustomerValueChange", NONE,
+	"reports:read", change_query, NULL, api_reports_value_change},
+    {GET, "/v1/reports/problem-customers", "getProblemCustomers", NONE,
+	"reports:read", limit_query, NULL, api_reports_problem_customers},
+    {GET, "/v1/reports/churn", "getChurn", NONE, "reports:read", value_query,
+	NULL, api_reports_churn},
+    {GET, "/v1/dashboard", "getDashboard", NONE, "reports:read",
+	dashboard_query, NULL, api_dashboard_get},
 
     /* --- pipelines and opportunities --- */
     {GET, "/v1/pipelines", "listPipelines", NONE, "opportunities:read",

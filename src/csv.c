@@ -4,7 +4,8 @@
  * byte order mark so that spreadsheet programs read Chinese text right,
  * nested objects flattened into dotted columns (by_category.commit),
  * arrays kept as JSON text, and cells a spreadsheet would run as a formula
- * (leading =, +, -, @, tab or CR) defused with a leading apostrophe.
+ * (leading =, +, -, @, tab or CR) defused with a leading apostrophe,
+ * unless they are plain numbers ("-5.00").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ static double media_q(const char *, size_t, const char *);
 static void flatten(json_t *, const char *, json_t *, json_t *);
 static void buf_add(struct buf *, const char *, size_t);
 static void cell_add(struct buf *, json_t *);
+static int plain_number(const char *);
 
 /*
  * Whether an Accept header (NULL: none) asks for CSV rather than JSON:
@@ -84,25 +86,23 @@ media_q(const char *h, size_t len, const char *type)
 
 /*
  * The rows of an answer as a new reference to a JSON array: the answer
- * itself when it is an array, else its first array among data, groups,
- * points and stages, followed by its `total` object when it has one. NULL
- * when the answer holds no rows.
+ * itself when it is an array, else its first member that is an array (the
+ * groups of a report, the data of a list), followed by its `total` object
+ * when it has one. NULL when the answer holds no rows.
  */
 json_t *
 crm_csv_rows(json_t *doc)
 {
-	static const char *const keys[] = {"data", "groups", "points", "stages",
-	    NULL};
+	const char *key;
 	json_t *rows, *list, *total;
-	int i;
 
 	if (json_is_array(doc))
 		return (json_incref(doc));
 	if (!json_is_object(doc))
 		return (NULL);
 
-	for (i = 0; keys[i] != NULL; i++) {
-		list = json_object_get(doc, keys[i]);
+	json_object_foreach(doc, key, list)
+	{
 		if (!json_is_array(list))
 			continue;
 		if ((rows = json_copy(list)) == NULL)
@@ -268,7 +268,8 @@ cell_add(struct buf *b, json_t *v)
 		s = text != NULL ? text : "";
 	}
 
-	formula = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+	formula = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL &&
+	    !plain_number(s);
 	if (!formula && strpbrk(s, ",\"\r\n") == NULL) {
 		buf_add(b, s, strlen(s));
 	} else {
@@ -283,4 +284,21 @@ cell_add(struct buf *b, json_t *v)
 		buf_add(b, "\"", 1);
 	}
 	free(text);
+}
+
+/* Whether `s` is a plain decimal number such as -5 or -1234.56. */
+static int
+plain_number(const char *s)
+{
+	size_t n;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	n = strspn(s, "0123456789");
+	if (n == 0)
+		return (0);
+	if (s[n] == '.' && strspn(s + n + 1, "0123456789") > 0)
+		n += 1 + strspn(s + n + 1, "0123456789");
+
+	return (s[n] == '\0');
 }

@@ -271,3 +271,38 @@ def org2(stack):
     return {"org": ids["organization_id"], "admin_id": ids["admin_id"],
             "admin": admin["access_token"], "rep_id": rep.json()["id"],
             "rep": rep_token}
+
+
+def own_org(stack, slug, name):
+    """A fresh organisation for tests whose sums must not see anyone
+    else's rows: an admin, an executive, a sales manager with two reps
+    below them; their ids and access tokens by short name. Emails end in
+    @<slug>.example; every password is ORG_PASSWORD."""
+    r = crm_admin(stack, "create-org", "--name", name,
+                  "--admin-email", f"admin@{slug}.example",
+                  "--admin-name", name[:2] + "管理员", password=ORG_PASSWORD)
+    assert r.returncode == 0, r.stderr
+    ids = json.loads(r.stdout)
+    client = Client(stack.https, stack.ca)
+    tokens = {"admin": login(client, f"admin@{slug}.example",
+                             ORG_PASSWORD).json()["access_token"]}
+    users = {"admin": ids["admin_id"]}
+    for short, person, role, boss in (
+            ("ceo", "孙总", "executive", None),
+            ("manager", "周经理", "sales_manager", None),
+            ("rep1", "吴一", "sales_rep", "manager"),
+            ("rep2", "郑二", "sales_rep", "manager")):
+        body = {"email": f"{short}@{slug}.example", "name": person,
+                "role": role, "password": ORG_PASSWORD}
+        if boss:
+            body["manager_id"] = users[boss]
+        r = client.post("/v1/users", headers=bearer(tokens["admin"]),
+                        json=body)
+        assert r.status_code == 201, r.text
+        users[short] = r.json()["id"]
+        tokens[short] = login(client, body["email"],
+                              ORG_PASSWORD).json()["access_token"]
+    return {"id": ids["organization_id"], "users": users, "tokens": tokens}
+
+
+ORG_PASSWORD = "own-org-password-1"

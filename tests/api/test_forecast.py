@@ -7,16 +7,14 @@ below them, an executive and an admin), in the quarter after this one, so
 the figures are exact whatever else the suite creates.
 """
 import datetime
-import json
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from conftest import DEMO_ORG, Client, bearer, crm_admin, login
+from conftest import DEMO_ORG, Client, bearer, own_org
 
 CENT = Decimal("0.01")
-PASSWORD = "forecast-password-1"
 
 
 def next_quarter():
@@ -70,31 +68,7 @@ def stages(stack, org):
 @pytest.fixture(scope="module")
 def org(stack):
     """An organisation of its own: admin, executive, manager, two reps."""
-    r = crm_admin(stack, "create-org", "--name", "预测测试有限公司",
-                  "--admin-email", "admin@forecast.example",
-                  "--admin-name", "预测管理员", password=PASSWORD)
-    assert r.returncode == 0, r.stderr
-    ids = json.loads(r.stdout)
-    client = Client(stack.https, stack.ca)
-    tokens = {"admin": login(client, "admin@forecast.example",
-                             PASSWORD).json()["access_token"]}
-    users = {"admin": ids["admin_id"]}
-    for short, name, role, boss in (("ceo", "孙总", "executive", None),
-                                    ("manager", "周经理", "sales_manager",
-                                     None),
-                                    ("rep1", "吴一", "sales_rep", "manager"),
-                                    ("rep2", "郑二", "sales_rep", "manager")):
-        body = {"email": short + "@forecast.example", "name": name,
-                "role": role, "password": PASSWORD}
-        if boss:
-            body["manager_id"] = users[boss]
-        r = client.post("/v1/users", headers=bearer(tokens["admin"]),
-                        json=body)
-        assert r.status_code == 201, r.text
-        users[short] = r.json()["id"]
-        tokens[short] = login(client, body["email"],
-                              PASSWORD).json()["access_token"]
-    return {"id": ids["organization_id"], "users": users, "tokens": tokens}
+    return own_org(stack, "forecast", "预测测试有限公司")
 
 
 @pytest.fixture(scope="module")

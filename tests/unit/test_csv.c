@@ -56,12 +56,19 @@ main(void)
 	/* Quoting, formulas defused, numbers, booleans, arrays, new columns. */
 	s = render("{\"data\":[{\"name\":\"a,b\",\"q\":\"say \\\"hi\\\"\"},"
 		   "{\"name\":\"=1+2\",\"n\":3,\"ok\":true,\"tags\":[\"x\"],"
-		   "\"q\":\"line\\nbreak\"},{\"name\":\"\",\"q\":\"-5\"}]}");
+		   "\"q\":\"line\\nbreak\"},{\"name\":\"\",\"q\":\"-5.00\"},"
+		   "{\"name\":\"-x\",\"q\":\"+1\"}]}");
 	CHECK_STR(s,
 	    "\xef\xbb\xbfname,q,n,ok,tags\r\n"
 	    "\"a,b\",\"say \"\"hi\"\"\",,,\r\n"
 	    "\"'=1+2\",\"line\nbreak\",3,true,\"[\"\"x\"\"]\"\r\n"
-	    ",\"'-5\",,,\r\n");
+	    ",-5.00,,,\r\n"
+	    "\"'-x\",+1,,,\r\n");
+	free(s);
+
+	/* The first array is the rows, whatever its name. */
+	s = render("{\"as_of\":\"x\",\"trend\":[{\"m\":1}],\"z\":[{\"q\":2}]}");
+	CHECK_STR(s, "\xef\xbb\xbfm\r\n1\r\n");
 	free(s);
 
 	/* An answer without rows has no CSV; an empty list has a header. */
