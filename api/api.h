@@ -170,6 +170,14 @@ int api_custom_fields_delete(struct http_request *, struct api_ctx *);
 /* opportunities.c */
 
 /* leads.c */
+int api_leads_list(struct http_request *, struct api_ctx *);
+int api_leads_create(struct http_request *, struct api_ctx *);
+int api_leads_get(struct http_request *, struct api_ctx *);
+int api_leads_update(struct http_request *, struct api_ctx *);
+int api_leads_delete(struct http_request *, struct api_ctx *);
+int api_leads_history(struct http_request *, struct api_ctx *);
+int api_leads_qualify(struct http_request *, struct api_ctx *);
+int api_leads_disqualify(struct http_request *, struct api_ctx *);
 
 /* activities.c */
 

@@ -223,6 +223,74 @@ static const struct crm_field custom_field_body[] = {
 
 /* --- leads (sql/0012) --- */
 
+static const char *const lead_statuses[] = {"new", "working", "mql", "sql",
+    "converted", "disqualified", NULL};
+static const char *const lead_qualified[] = {"mql", "sql", NULL};
+
+/* A lead as created by hand or by an integration. */
+static const struct crm_field lead_create[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+/* PATCH: the same fields, and the status with its reason. */
+static const struct crm_field lead_update[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, lead_statuses},
+    {"disqualified_reason", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field leads_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, lead_statuses},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"source", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"grade", CRM_T_ENUM, 0, 0, 0, grades},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"created_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"created_before", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field lead_qualify_body[] = {
+    {"to", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, lead_qualified},
+    END,
+};
+
+static const struct crm_field lead_disqualify_body[] = {
+    {"reason", CRM_T_TEXT, CRM_F_REQUIRED, 1, 500, NULL},
+    END,
+};
+
 /* --- activities and tasks (sql/0013) --- */
 
 /* --- products, quotes and contracts (sql/0014) --- */
@@ -341,6 +409,22 @@ const struct api_route api_routes[] = {
     /* --- pipelines and opportunities --- */
 
     /* --- leads --- */
+    {GET, "/v1/leads", "listLeads", NONE, "leads:read", leads_query, NULL,
+	api_leads_list},
+    {POST, "/v1/leads", "createLead", JSON, "leads:write", no_params,
+	lead_create, api_leads_create},
+    {GET, "/v1/leads/{id}", "getLead", NONE, "leads:read", no_params, NULL,
+	api_leads_get},
+    {PATCH, "/v1/leads/{id}", "updateLead", JSON, "leads:write", no_params,
+	lead_update, api_leads_update},
+    {DELETE, "/v1/leads/{id}", "deleteLead", NONE, "leads:write", no_params,
+	NULL, api_leads_delete},
+    {GET, "/v1/leads/{id}/history", "getLeadHistory", NONE, "leads:read",
+	no_params, NULL, api_leads_history},
+    {POST, "/v1/leads/{id}/qualify", "qualifyLead", JSON, "leads:write",
+	no_params, lead_qualify_body, api_leads_qualify},
+    {POST, "/v1/leads/{id}/disqualify", "disqualifyLead", JSON, "leads:write",
+	no_params, lead_disqualify_body, api_leads_disqualify},
 
     /* --- activities and tasks --- */
 

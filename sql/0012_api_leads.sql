@@ -1,0 +1,562 @@
+-- 0012 the API's statements for leads (R20): capture by hand and from
+-- public web forms, scoring and grading by rules the admin configures,
+-- assignment rules with round robin, qualification (new -> working -> mql
+-- -> sql) and conversion into customer + contact + opportunity in one
+-- statement. The tables leads and lead_status_history are 0010's; this
+-- migration adds the configuration tables, one column and one constraint
+-- on leads, and the triggers that keep scores, grades and automatic MQL.
+-- Visibility is row-level security's (0010: marketing works every lead,
+-- everyone else their own and their team's); these functions bind the
+-- caller and shape the answers.
+
+-- --- leads: the status machine ----------------------------------------------
+
+-- The public web form a lead came through (lead_forms, below).
+ALTER TABLE leads ADD COLUMN form_id uuid;
+
+-- A lead keeps its disqualification reason exactly while it is
+-- disqualified (moving it back to working clears it).
+ALTER TABLE leads ADD CONSTRAINT leads_disqualified_reason CHECK
+    ((status = 'disqualified') = (disqualified_reason IS NOT NULL));
+
+-- The statuses a lead in `cur` may move to by PATCH or the shortcut
+-- actions; converted is reached only through POST /convert and is final.
+CREATE FUNCTION crm_lead_next(cur text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE cur
+	    WHEN 'new' THEN ARRAY['working', 'mql', 'disqualified']
+	    WHEN 'working' THEN ARRAY['mql', 'disqualified']
+	    WHEN 'mql' THEN ARRAY['sql', 'working', 'disqualified']
+	    WHEN 'sql' THEN ARRAY['working', 'disqualified']
+	    WHEN 'disqualified' THEN ARRAY['working']
+	    ELSE '{}'::text[] END
+$$;
+
+-- Check moving lead `cur` to `want` with disqualification reason
+-- `reason` (the patched or current value) and return the reason to
+-- store. Fails 409 for an illegal move (naming the allowed ones), 422 when
+-- a disqualification has no reason or a lead that is not disqualified is
+-- given one.
+CREATE FUNCTION crm_lead_transition(cur leads, want text, reason text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_transition_check('lead', cur.status, want,
+	    crm_lead_next(cur.status));
+	IF want = 'disqualified' AND reason IS NULL THEN
+		PERFORM crm_raise_fields('422', 'A disqualified lead needs a '
+		    'reason; see errors.', jsonb_build_array(crm_field_error(
+		    'disqualified_reason', 'required', 'disqualified_reason is '
+		    'required to disqualify a lead.')));
+	END IF;
+	IF want <> 'disqualified' AND reason IS NOT NULL THEN
+		PERFORM crm_raise_fields('422', 'Only disqualified leads have a '
+		    'reason; see errors.', jsonb_build_array(crm_field_error(
+		    'disqualified_reason', 'not_allowed', 'disqualified_reason '
+		    'is kept only while a lead is disqualified.')));
+	END IF;
+	RETURN CASE WHEN want = 'disqualified' THEN reason END;
+END
+$$;
+
+-- --- the public shape --------------------------------------------------------
+
+-- The public shape of a lead.
+CREATE FUNCTION lead_json(l leads) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('id', l.id, 'owner_id', l.owner_id,
+	    'name', l.name, 'company', l.company, 'title', l.title,
+	    'phone', l.phone, 'email', l.email, 'source', l.source,
+	    'campaign_id', l.campaign_id, 'industry', l.industry,
+	    'region', l.region, 'province', l.province, 'city', l.city,
+	    'notes', l.notes, 'status', l.status,
+	    'disqualified_reason', l.disqualified_reason, 'score', l.score,
+	    'grade', l.grade, 'customer_id', l.customer_id,
+	    'contact_id', l.contact_id, 'opportunity_id', l.opportunity_id,
+	    'converted_at', l.converted_at, 'external_id', l.external_id,
+	    'created_at', l.created_at, 'updated_at', l.updated_at,
+	    'version', l.version)
+$$;
+
+-- --- scoring and grading (admin configures) ---------------------------------
+
+-- A field rule adds `points` when a lead's field (email_domain: the part
+-- after @) equals `value`, contains it (both ignoring case) or is present;
+-- an activity rule adds `points` for each live activity of its type linked
+-- to the lead (activities.lead_id).
+CREATE TABLE lead_scoring_rules (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id		uuid NOT NULL REFERENCES organizations (id),
+	kind		text NOT NULL CHECK (kind IN ('field', 'activity')),
+	field		text CHECK (field IN ('source', 'industry', 'region',
+			    'province', 'city', 'title', 'company',
+			    'email_domain')),
+	op		text CHECK (op IN ('eq', 'contains', 'present')),
+	value		text CHECK (length(value) BETWEEN 1 AND 200),
+	activity_type	text CHECK (activity_type IN ('call', 'email',
+			    'meeting', 'visit', 'note')),
+	points		integer NOT NULL CHECK (points BETWEEN -100 AND 100),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	version		integer NOT NULL DEFAULT 1,
+	CHECK (kind <> 'field' OR (field IS NOT NULL AND op IS NOT NULL AND
+	    activity_type IS NULL AND (op = 'present') = (value IS NULL))),
+	CHECK (kind <> 'activity' OR (activity_type IS NOT NULL AND
+	    field IS NULL AND op IS NULL AND value IS NULL))
+);
+CREATE INDEX lead_scoring_rules_org_idx ON lead_scoring_rules (org_id,
+    created_at, id);
+
+-- Grade thresholds (A from `a` points, B from `b`, C from `c`, else D)
+-- and the automatic MQL threshold; an organisation without a row has the
+-- defaults of crm_lead_grading().
+CREATE TABLE lead_grading (
+	org_id		uuid PRIMARY KEY REFERENCES organizations (id),
+	a		integer NOT NULL,
+	b		integer NOT NULL,
+	c		integer NOT NULL,
+	mql_score	integer,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	version		integer NOT NULL DEFAULT 1,
+	CHECK (a > b AND b > c),
+	CHECK (a BETWEEN -100000 AND 100000 AND c BETWEEN -100000 AND 100000),
+	CHECK (mql_score BETWEEN -100000 AND 100000)
+);
+
+-- Everyone in the organisation reads the configuration (why a lead has
+-- its score); admins change it (R6).
+ALTER TABLE lead_scoring_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lead_scoring_rules FORCE ROW LEVEL SECURITY;
+CREATE POLICY lead_scoring_rules_read ON lead_scoring_rules FOR SELECT
+	USING (org_id = crm_org());
+CREATE POLICY lead_scoring_rules_admin ON lead_scoring_rules FOR ALL
+	USING (org_id = crm_org() AND crm_role() = 'admin')
+	WITH CHECK (org_id = crm_org() AND crm_role() = 'admin');
+GRANT SELECT, INSERT, UPDATE, DELETE ON lead_scoring_rules TO crm_app;
+
+ALTER TABLE lead_grading ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lead_grading FORCE ROW LEVEL SECURITY;
+CREATE POLICY lead_grading_read ON lead_grading FOR SELECT
+	USING (org_id = crm_org());
+CREATE POLICY lead_grading_admin ON lead_grading FOR ALL
+	USING (org_id = crm_org() AND crm_role() = 'admin')
+	WITH CHECK (org_id = crm_org() AND crm_role() = 'admin');
+GRANT SELECT, INSERT, UPDATE ON lead_grading TO crm_app;
+
+CREATE TRIGGER lead_scoring_rules_touch BEFORE UPDATE ON lead_scoring_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER lead_scoring_rules_audit AFTER INSERT OR UPDATE OR DELETE
+	ON lead_scoring_rules FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+CREATE TRIGGER lead_grading_touch BEFORE UPDATE ON lead_grading
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER lead_grading_audit AFTER INSERT OR UPDATE OR DELETE
+	ON lead_grading FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+
+-- The organisation's thresholds, defaults filled in (a=80, b=50, c=20, no
+-- automatic MQL). SECURITY DEFINER: scores are the database's, whoever
+-- writes the lead (a web form has no caller at all).
+CREATE FUNCTION crm_lead_grading(p_org uuid, OUT a integer, OUT b integer,
+    OUT c integer, OUT mql_score integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	SELECT coalesce(g.a, 80), coalesce(g.b, 50), coalesce(g.c, 20),
+	    g.mql_score
+	FROM (SELECT 1) one LEFT JOIN lead_grading g ON g.org_id = p_org
+$$;
+
+CREATE FUNCTION crm_lead_grade_of(score integer, a integer, b integer,
+    c integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN score >= a THEN 'A' WHEN score >= b THEN 'B'
+	    WHEN score >= c THEN 'C' ELSE 'D' END
+$$;
+
+-- The value of a scored field of lead `l`.
+CREATE FUNCTION crm_lead_field(l leads, field text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE field WHEN 'source' THEN l.source
+	    WHEN 'industry' THEN l.industry WHEN 'region' THEN l.region
+	    WHEN 'province' THEN l.province WHEN 'city' THEN l.city
+	    WHEN 'title' THEN l.title WHEN 'company' THEN l.company
+	    WHEN 'email_domain' THEN nullif(lower(split_part(l.email, '@', 2)),
+		'') END
+$$;
+
+-- Whether field value `v` satisfies a field rule (op, value).
+CREATE FUNCTION crm_lead_rule_matches(v text, op text, value text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT coalesce(CASE op
+	    WHEN 'present' THEN btrim(v) <> ''
+	    WHEN 'eq' THEN lower(v) = lower(value)
+	    WHEN 'contains' THEN strpos(lower(v), lower(value)) > 0 END, false)
+$$;
+
+-- The score of lead `l`: its matching field rules, plus each activity
+-- rule's points times the lead's live activities of that type; kept
+-- within the column's range.
+CREATE FUNCTION crm_lead_score(l leads) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	SELECT greatest(-100000, least(100000,
+	    coalesce((SELECT sum(r.points) FROM lead_scoring_rules r
+		WHERE r.org_id = l.org_id AND r.kind = 'field'
+		  AND crm_lead_rule_matches(crm_lead_field(l, r.field), r.op,
+		      r.value)), 0) +
+	    coalesce((SELECT sum(r.points * a.n) FROM lead_scoring_rules r
+		JOIN (SELECT type, count(*) AS n FROM activities
+		      WHERE org_id = l.org_id AND lead_id = l.id
+			AND deleted_at IS NULL
+		      GROUP BY type) a ON a.type = r.activity_type
+		WHERE r.org_id = l.org_id AND r.kind = 'activity'), 0)))::integer
+$$;
+
+-- Keep score and grade on every insert and update of a lead.
+CREATE FUNCTION crm_lead_scoring() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	g	record;
+BEGIN
+	SELECT * INTO g FROM crm_lead_grading(NEW.org_id);
+	NEW.score := crm_lead_score(NEW);
+	NEW.grade := crm_lead_grade_of(NEW.score, g.a, g.b, g.c);
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER leads_score BEFORE INSERT OR UPDATE ON leads
+	FOR EACH ROW EXECUTE FUNCTION crm_lead_scoring();
+
+-- Automatic MQL: a new lead whose score reaches the threshold, or a new or
+-- working lead whose score crosses it (and whose status this statement did
+-- not set), becomes mql by an update of its own, so that the history
+-- trigger records the change (and runs after the creation's own entry:
+-- leads_mql fires after leads_history).
+CREATE FUNCTION crm_lead_auto_mql() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	t	integer;
+BEGIN
+	SELECT mql_score INTO t FROM crm_lead_grading(NEW.org_id);
+	IF t IS NULL OR NEW.score < t OR NEW.deleted_at IS NOT NULL THEN
+		RETURN NULL;
+	END IF;
+	IF (TG_OP = 'INSERT' AND NEW.status = 'new') OR (TG_OP = 'UPDATE' AND
+	    NEW.status = OLD.status AND NEW.status IN ('new', 'working') AND
+	    OLD.score < t) THEN
+		UPDATE leads SET status = 'mql' WHERE id = NEW.id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER leads_mql AFTER INSERT OR UPDATE ON leads
+	FOR EACH ROW EXECUTE FUNCTION crm_lead_auto_mql();
+
+-- Recompute the scores of the bound organisation's open leads (not
+-- converted, disqualified or deleted) whose rules changed: the update
+-- runs the scoring trigger, and automatic MQL after it.
+CREATE FUNCTION crm_leads_rescore() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+	UPDATE leads l SET status = l.status
+	WHERE l.org_id = crm_org() AND l.deleted_at IS NULL
+	  AND l.status NOT IN ('converted', 'disqualified')
+	  AND crm_lead_score(l) IS DISTINCT FROM l.score
+$$;
+
+-- Activities move the score of the lead they are linked to (before and
+-- after a change of link, type or deletion).
+CREATE FUNCTION crm_activity_lead_score() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	UPDATE leads l SET status = l.status
+	WHERE l.id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.lead_id END,
+	    CASE WHEN TG_OP <> 'DELETE' THEN NEW.lead_id END)
+	  AND l.deleted_at IS NULL
+	  AND l.status NOT IN ('converted', 'disqualified')
+	  AND crm_lead_score(l) IS DISTINCT FROM l.score;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER activities_lead_score AFTER INSERT OR DELETE OR UPDATE OF
+    lead_id, type, deleted_at ON activities
+	FOR EACH ROW EXECUTE FUNCTION crm_activity_lead_score();
+
+-- --- owners ------------------------------------------------------------------
+
+-- Check an owner the caller names for a lead: an active user of the
+-- organisation (422), and one the caller may give leads to (403):
+-- anyone for org-wide roles and marketing (which distributes leads), else
+-- themselves and the people below them.
+CREATE FUNCTION crm_lead_owner_check(p_owner uuid) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_owner AND active) THEN
+		PERFORM crm_raise_fields('422', 'The owner is not valid; see '
+		    'errors.', jsonb_build_array(crm_field_error('owner_id',
+		    'unknown', 'owner_id names no active user of this '
+		    'organization.')));
+	END IF;
+	IF NOT (crm_org_wide() OR crm_role() = 'marketing' OR
+	    p_owner = ANY (crm_team())) THEN
+		PERFORM crm_raise('403', 'Only managers, marketing and admins '
+		    'give leads to people outside their team.');
+	END IF;
+END
+$$;
+
+-- Insert a lead of `p_org` owned by `p_owner` from the fields of `b`
+-- (checked by the server), created through web form `p_form` (or NULL),
+-- and return it as stored once its triggers ran (score, grade, automatic
+-- MQL). Runs with the caller's rights: under row-level security from the
+-- API, as the schema owner from the SECURITY DEFINER callers. 409 on a
+-- duplicate external_id.
+CREATE FUNCTION crm_lead_new(p_org uuid, p_owner uuid, p_form uuid, b jsonb)
+RETURNS leads
+LANGUAGE plpgsql AS $$
+DECLARE
+	nid	uuid;
+	l	leads;
+BEGIN
+	BEGIN
+		INSERT INTO leads (org_id, owner_id, name, company, title,
+		    phone, email, source, campaign_id, industry, region,
+		    province, city, notes, external_id, form_id)
+		VALUES (p_org, p_owner, b->>'name', b->>'company', b->>'title',
+		    b->>'phone', b->>'email', b->>'source',
+		    (b->>'campaign_id')::uuid, b->>'industry', b->>'region',
+		    b->>'province', b->>'city', b->>'notes', b->>'external_id',
+		    p_form)
+		RETURNING id INTO nid;
+	EXCEPTION WHEN unique_violation THEN
+		PERFORM crm_raise('409', 'A lead with this external_id already '
+		    'exists.');
+	END;
+	-- The AFTER triggers may have moved it on (automatic MQL).
+	SELECT * INTO l FROM leads WHERE id = nid;
+	RETURN l;
+END
+$$;
+
+-- --- leads: the API ----------------------------------------------------------
+
+-- POST /v1/leads: owned by owner_id when given (owner rules as for
+-- customers), else by the caller. 403/422 for an owner the caller may not
+-- name, 409 for a duplicate external_id.
+CREATE FUNCTION api_leads_create(p jsonb, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	l	leads;
+BEGIN
+	PERFORM crm_bind(p);
+	IF b ? 'owner_id' THEN
+		PERFORM crm_lead_owner_check((b->>'owner_id')::uuid);
+	END IF;
+	l := crm_lead_new(crm_org(), coalesce((b->>'owner_id')::uuid,
+	    crm_user()), NULL, b);
+	RETURN lead_json(l)::text;
+END
+$$;
+
+-- GET /v1/leads/{id}
+CREATE FUNCTION api_leads_get(p jsonb, p_id uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN (SELECT lead_json(l) FROM leads l
+	    WHERE id = p_id AND deleted_at IS NULL)::text;
+END
+$$;
+
+-- PATCH /v1/leads/{id}: JSON merge patch, If-Match optional (412 when
+-- stale). A status change obeys the status machine (409 naming the
+-- allowed next statuses; converted only through /convert); disqualifying
+-- needs disqualified_reason (422). 404 when the caller cannot see it.
+CREATE FUNCTION api_leads_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	leads;
+	want	text;
+	reason	text;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM leads WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The lead changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	IF b ? 'owner_id' THEN
+		PERFORM crm_lead_owner_check((b->>'owner_id')::uuid);
+	END IF;
+	want := coalesce(b->>'status', cur.status);
+	reason := crm_lead_transition(cur, want,
+	    CASE WHEN b ? 'disqualified_reason' THEN b->>'disqualified_reason'
+	    WHEN want = cur.status THEN cur.disqualified_reason END);
+	BEGIN
+		-- status is always named: the history trigger (UPDATE OF
+		-- status) then sees every change, automatic ones included.
+		UPDATE leads SET
+		    name = CASE WHEN b ? 'name' THEN b->>'name' ELSE name END,
+		    company = CASE WHEN b ? 'company' THEN b->>'company'
+			ELSE company END,
+		    title = CASE WHEN b ? 'title' THEN b->>'title' ELSE title END,
+		    phone = CASE WHEN b ? 'phone' THEN b->>'phone' ELSE phone END,
+		    email = CASE WHEN b ? 'email' THEN b->>'email' ELSE email END,
+		    source = CASE WHEN b ? 'source' THEN b->>'source'
+			ELSE source END,
+		    campaign_id = CASE WHEN b ? 'campaign_id' THEN
+			(b->>'campaign_id')::uuid ELSE campaign_id END,
+		    industry = CASE WHEN b ? 'industry' THEN b->>'industry'
+			ELSE industry END,
+		    region = CASE WHEN b ? 'region' THEN b->>'region'
+			ELSE region END,
+		    province = CASE WHEN b ? 'province' THEN b->>'province'
+			ELSE province END,
+		    city = CASE WHEN b ? 'city' THEN b->>'city' ELSE city END,
+		    notes = CASE WHEN b ? 'notes' THEN b->>'notes' ELSE notes END,
+		    owner_id = CASE WHEN b ? 'owner_id' THEN
+			(b->>'owner_id')::uuid ELSE owner_id END,
+		    external_id = CASE WHEN b ? 'external_id' THEN
+			b->>'external_id' ELSE external_id END,
+		    status = want,
+		    disqualified_reason = reason
+		WHERE id = p_id;
+	EXCEPTION WHEN unique_violation THEN
+		PERFORM crm_raise('409', 'A lead with this external_id already '
+		    'exists.');
+	END;
+	RETURN (SELECT lead_json(l) FROM leads l WHERE id = p_id)::text;
+END
+$$;
+
+-- Move visible lead `p_id` to `want` (the shortcut actions), with
+-- `reason` for a disqualification. NULL when the caller cannot see it;
+-- 409/422 as crm_lead_transition says.
+CREATE FUNCTION crm_lead_move(p_id uuid, want text, reason text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	leads;
+	keep	text;
+BEGIN
+	SELECT * INTO cur FROM leads WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	keep := crm_lead_transition(cur, want, reason);
+	UPDATE leads SET status = want, disqualified_reason = keep
+	WHERE id = p_id;
+	RETURN (SELECT lead_json(l) FROM leads l WHERE id = p_id)::text;
+END
+$$;
+
+-- POST /v1/leads/{id}/qualify {to: mql|sql}
+CREATE FUNCTION api_leads_qualify(p jsonb, p_id uuid, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN crm_lead_move(p_id, b->>'to', NULL);
+END
+$$;
+
+-- POST /v1/leads/{id}/disqualify {reason}
+CREATE FUNCTION api_leads_disqualify(p jsonb, p_id uuid, b jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN crm_lead_move(p_id, 'disqualified', b->>'reason');
+END
+$$;
+
+-- DELETE /v1/leads/{id}: soft delete; If-Match optional (412 when stale).
+CREATE FUNCTION api_leads_delete(p jsonb, p_id uuid, p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	leads;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM leads WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The lead changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	UPDATE leads SET deleted_at = now() WHERE id = p_id;
+	RETURN '{}';
+END
+$$;
+
+-- GET /v1/leads/{id}/history: status changes, oldest first.
+CREATE FUNCTION api_leads_history(p jsonb, p_id uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	IF NOT EXISTS (SELECT 1 FROM leads WHERE id = p_id
+	    AND deleted_at IS NULL) THEN
+		RETURN NULL;
+	END IF;
+	RETURN json_build_object('data', coalesce((SELECT json_agg(
+	    json_build_object('from_status', h.from_status,
+		'to_status', h.to_status, 'changed_by', h.changed_by,
+		'changed_at', h.changed_at) ORDER BY h.id)
+	    FROM lead_status_history h WHERE h.lead_id = p_id), '[]'))::text;
+END
+$$;
+
+-- GET /v1/leads: newest first, keyset pages over (created_at, id); the
+-- filters of f were checked by the server. q is a substring of the name,
+-- company, phone or email (Chinese included), case-insensitive.
+CREATE FUNCTION api_leads_list(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	lim	integer := coalesce((f->>'limit')::int, 50);
+	q	text := lower(f->>'q');
+	cur_t	timestamptz;
+	cur_i	text;
+	rows	json;
+	nxt	text;
+BEGIN
+	PERFORM crm_bind(p);
+	IF f ? 'cursor' THEN
+		SELECT t, i INTO cur_t, cur_i FROM crm_cursor_decode(f->>'cursor');
+	END IF;
+	WITH page AS (
+		SELECT l, l.created_at, l.id, row_number() OVER (ORDER BY
+		    l.created_at DESC, l.id DESC) AS n
+		FROM leads l
+		WHERE l.deleted_at IS NULL
+		  AND (NOT f ? 'status' OR l.status = f->>'status')
+		  AND (NOT f ? 'owner_id' OR l.owner_id = (f->>'owner_id')::uuid)
+		  AND (NOT f ? 'source' OR l.source = f->>'source')
+		  AND (NOT f ? 'campaign_id' OR
+		       l.campaign_id = (f->>'campaign_id')::uuid)
+		  AND (NOT f ? 'grade' OR l.grade = f->>'grade')
+		  AND (q IS NULL OR strpos(lower(concat_ws(' ', l.name,
+		       l.company, l.phone, l.email)), q) > 0)
+		  AND (NOT f ? 'created_after' OR
+		       l.created_at >= (f->>'created_after')::timestamptz)
+		  AND (NOT f ? 'created_before' OR
+		       l.created_at < (f->>'created_before')::timestamptz)
+		  AND (cur_t IS NULL OR (l.created_at, l.id) <
+		       (cur_t, cur_i::uuid))
+		ORDER BY l.created_at DESC, l.id DESC
+		LIMIT lim + 1
+	)
+	SELECT coalesce(json_agg(lead_json(page.l) ORDER BY n)
+		FILTER (WHERE n <= lim), '[]'),
+	    CASE WHEN count(*) > lim THEN (array_agg(crm_cursor_encode(
+		page.created_at, page.id::text)) FILTER (WHERE n = lim))[1] END
+	INTO rows, nxt
+	FROM page;
+	RETURN json_build_object('data', rows, 'next_cursor', nxt)::text;
+END
+$$;
