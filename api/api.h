@@ -178,6 +178,12 @@ int api_leads_delete(struct http_request *, struct api_ctx *);
 int api_leads_history(struct http_request *, struct api_ctx *);
 int api_leads_qualify(struct http_request *, struct api_ctx *);
 int api_leads_disqualify(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_list(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_create(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_update(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_delete(struct http_request *, struct api_ctx *);
+int api_lead_grading_get(struct http_request *, struct api_ctx *);
+int api_lead_grading_put(struct http_request *, struct api_ctx *);
 
 /* activities.c */
 

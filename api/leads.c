@@ -1,8 +1,10 @@
 /*
  * Leads (R20): capture, the status machine (new -> working -> mql -> sql
- * -> converted | disqualified) and its history. Each handler runs one
- * api_* function of sql/0012_api_leads.sql; row-level security decides
- * who sees what, the database checks every status change.
+ * -> converted | disqualified) and its history, and the configuration an
+ * admin keeps for them: scoring rules and grade thresholds. Each handler
+ * runs one api_* function of sql/0012_api_leads.sql; row-level security
+ * decides who sees what, the database checks every status change and
+ * keeps every score.
  */
 #include "api.h"
 
@@ -72,6 +74,61 @@ api_leads_disqualify(struct http_request *req, struct api_ctx *ctx)
 {
 	return (by_id_with_body(req, ctx,
 	    "SELECT api_leads_disqualify($1, $2, $3)", 200, API_RESP_ETAG));
+}
+
+/* GET /v1/lead-scoring-rules */
+int
+api_lead_scoring_rules_list(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL)
+		api_db(req, ctx, "SELECT api_lead_scoring_rules_list($1)");
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* POST /v1/lead-scoring-rules (admin) */
+int
+api_lead_scoring_rules_create(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_with(req, ctx,
+	    "SELECT api_lead_scoring_rules_create($1, $2)", ctx->body, 201,
+	    API_RESP_LOCATION | API_RESP_ETAG));
+}
+
+/* PATCH /v1/lead-scoring-rules/{id} (admin) */
+int
+api_lead_scoring_rules_update(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_versioned(req, ctx,
+	    "SELECT api_lead_scoring_rules_update($1, $2, $3, $4)", ctx->body,
+	    200, API_RESP_ETAG));
+}
+
+/* DELETE /v1/lead-scoring-rules/{id} (admin): 204. */
+int
+api_lead_scoring_rules_delete(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_by_id(req, ctx,
+	    "SELECT api_lead_scoring_rules_delete($1, $2)", 204,
+	    API_RESP_EMPTY));
+}
+
+/* GET /v1/lead-grading */
+int
+api_lead_grading_get(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL)
+		api_db(req, ctx, "SELECT api_lead_grading_get($1)");
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* PUT /v1/lead-grading {a, b, c, mql_score} (admin) */
+int
+api_lead_grading_put(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_with(req, ctx, "SELECT api_lead_grading_put($1, $2)",
+	    ctx->body, 200, API_RESP_PLAIN));
 }
 
 /*

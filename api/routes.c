@@ -291,6 +291,36 @@ static const struct crm_field lead_disqualify_body[] = {
     END,
 };
 
+static const char *const lead_rule_kinds[] = {"field", "activity", NULL};
+static const char *const lead_rule_fields[] = {"source", "industry", "region",
+    "province", "city", "title", "company", "email_domain", NULL};
+static const char *const lead_rule_ops[] = {"eq", "contains", "present", NULL};
+static const char *const lead_activity_types[] = {"call", "email", "meeting",
+    "visit", "note", NULL};
+
+/* A scoring rule; the database checks that its parts fit its kind. */
+static const struct crm_field lead_scoring_rule_body[] = {
+    {"kind", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, lead_rule_kinds},
+    {"field", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_rule_fields},
+    {"op", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_rule_ops},
+    {"value", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"activity_type", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_activity_types},
+    {"points", CRM_T_INT, CRM_F_REQUIRED, -100, 100, NULL},
+    END,
+};
+
+static const struct crm_field lead_grading_body[] = {
+    {"a", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"b", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"c", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"mql_score", CRM_T_INT, CRM_F_REQUIRED | CRM_F_NULLABLE, -100000, 100000,
+	NULL},
+    END,
+};
+
+/* The route table's methods are macros below; leads adds PUT. */
+#define PUT HTTP_METHOD_PUT
+
 /* --- activities and tasks (sql/0013) --- */
 
 /* --- products, quotes and contracts (sql/0014) --- */
@@ -425,6 +455,19 @@ const struct api_route api_routes[] = {
 	no_params, lead_qualify_body, api_leads_qualify},
     {POST, "/v1/leads/{id}/disqualify", "disqualifyLead", JSON, "leads:write",
 	no_params, lead_disqualify_body, api_leads_disqualify},
+    {GET, "/v1/lead-scoring-rules", "listLeadScoringRules", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_lead_scoring_rules_list},
+    {POST, "/v1/lead-scoring-rules", "createLeadScoringRule", JSON, PEOPLE_ONLY,
+	no_params, lead_scoring_rule_body, api_lead_scoring_rules_create},
+    {PATCH, "/v1/lead-scoring-rules/{id}", "updateLeadScoringRule", JSON,
+	PEOPLE_ONLY, no_params, lead_scoring_rule_body,
+	api_lead_scoring_rules_update},
+    {DELETE, "/v1/lead-scoring-rules/{id}", "deleteLeadScoringRule", NONE,
+	PEOPLE_ONLY, no_params, NULL, api_lead_scoring_rules_delete},
+    {GET, "/v1/lead-grading", "getLeadGrading", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_lead_grading_get},
+    {PUT, "/v1/lead-grading", "setLeadGrading", JSON, PEOPLE_ONLY, no_params,
+	lead_grading_body, api_lead_grading_put},
 
     /* --- activities and tasks --- */
 

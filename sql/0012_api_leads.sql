@@ -560,3 +560,210 @@ BEGIN
 	RETURN json_build_object('data', rows, 'next_cursor', nxt)::text;
 END
 $$;
+
+-- --- scoring rules and grading: the API (admin configures) -------------------
+
+-- The public shape of a scoring rule.
+CREATE FUNCTION lead_scoring_rule_json(r lead_scoring_rules) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('id', r.id, 'kind', r.kind, 'field', r.field,
+	    'op', r.op, 'value', r.value, 'activity_type', r.activity_type,
+	    'points', r.points, 'created_at', r.created_at,
+	    'updated_at', r.updated_at, 'version', r.version)
+$$;
+
+-- The field errors of scoring rule `m` (a whole rule: the body, or the
+-- stored rule with the patch applied); [] when it is consistent. A field
+-- rule names field and op, and a value unless op is present; an activity
+-- rule names activity_type and nothing of a field rule.
+CREATE FUNCTION crm_lead_scoring_rule_errors(m jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	f	text;
+BEGIN
+	IF m->>'kind' = 'field' THEN
+		IF m->>'field' IS NULL THEN
+			e := e || crm_field_error('field', 'required',
+			    'A field rule names its field.');
+		END IF;
+		IF m->>'op' IS NULL THEN
+			e := e || crm_field_error('op', 'required',
+			    'A field rule names its op: eq, contains or present.');
+		ELSIF m->>'op' = 'present' AND m->>'value' IS NOT NULL THEN
+			e := e || crm_field_error('value', 'not_allowed',
+			    'op present takes no value.');
+		ELSIF m->>'op' <> 'present' AND m->>'value' IS NULL THEN
+			e := e || crm_field_error('value', 'required',
+			    'op ' || (m->>'op') || ' needs a value.');
+		END IF;
+		IF m->>'activity_type' IS NOT NULL THEN
+			e := e || crm_field_error('activity_type', 'not_allowed',
+			    'A field rule has no activity_type.');
+		END IF;
+	ELSE
+		IF m->>'activity_type' IS NULL THEN
+			e := e || crm_field_error('activity_type', 'required',
+			    'An activity rule names its activity_type.');
+		END IF;
+		FOREACH f IN ARRAY ARRAY['field', 'op', 'value'] LOOP
+			IF m->>f IS NOT NULL THEN
+				e := e || crm_field_error(f, 'not_allowed',
+				    'An activity rule has no ' || f || '.');
+			END IF;
+		END LOOP;
+	END IF;
+	RETURN e;
+END
+$$;
+
+-- GET /v1/lead-scoring-rules: the organisation's rules, oldest first.
+CREATE FUNCTION api_lead_scoring_rules_list(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN json_build_object('data', coalesce((SELECT json_agg(
+	    lead_scoring_rule_json(r) ORDER BY r.created_at, r.id)
+	    FROM lead_scoring_rules r), '[]'), 'next_cursor', NULL)::text;
+END
+$$;
+
+-- POST /v1/lead-scoring-rules (admin; 403 otherwise): 422 listing every
+-- inconsistency; the organisation's open leads are rescored in the same
+-- statement.
+CREATE FUNCTION api_lead_scoring_rules_create(p jsonb, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	e	jsonb;
+	r	lead_scoring_rules;
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	e := crm_lead_scoring_rule_errors(b);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The rule is not consistent; see '
+		    'errors.', e);
+	END IF;
+	INSERT INTO lead_scoring_rules (org_id, kind, field, op, value,
+	    activity_type, points)
+	VALUES (crm_org(), b->>'kind', b->>'field', b->>'op', b->>'value',
+	    b->>'activity_type', (b->>'points')::int)
+	RETURNING * INTO r;
+	PERFORM crm_leads_rescore();
+	RETURN lead_scoring_rule_json(r)::text;
+END
+$$;
+
+-- PATCH /v1/lead-scoring-rules/{id} (admin): merge patch, If-Match
+-- optional; the patched rule must be consistent (422); rescores as create.
+CREATE FUNCTION api_lead_scoring_rules_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	lead_scoring_rules;
+	m	jsonb;
+	e	jsonb;
+	r	lead_scoring_rules;
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	SELECT * INTO cur FROM lead_scoring_rules WHERE id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The rule changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	m := to_jsonb(cur) || b;
+	e := crm_lead_scoring_rule_errors(m);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The rule is not consistent; see '
+		    'errors.', e);
+	END IF;
+	UPDATE lead_scoring_rules SET kind = m->>'kind', field = m->>'field',
+	    op = m->>'op', value = m->>'value',
+	    activity_type = m->>'activity_type', points = (m->>'points')::int
+	WHERE id = p_id
+	RETURNING * INTO r;
+	PERFORM crm_leads_rescore();
+	RETURN lead_scoring_rule_json(r)::text;
+END
+$$;
+
+-- DELETE /v1/lead-scoring-rules/{id} (admin): the rule goes, the open
+-- leads are rescored without it.
+CREATE FUNCTION api_lead_scoring_rules_delete(p jsonb, p_id uuid)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	DELETE FROM lead_scoring_rules WHERE id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_leads_rescore();
+	RETURN '{}';
+END
+$$;
+
+CREATE FUNCTION lead_grading_json(p_org uuid) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('a', g.a, 'b', g.b, 'c', g.c,
+	    'mql_score', g.mql_score)
+	FROM crm_lead_grading(p_org) g
+$$;
+
+-- GET /v1/lead-grading: the thresholds (defaults when never set).
+CREATE FUNCTION api_lead_grading_get(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN lead_grading_json(crm_org())::text;
+END
+$$;
+
+-- PUT /v1/lead-grading {a, b, c, mql_score} (admin): a > b > c (422
+-- otherwise). In the same statement the open leads are regraded, and
+-- new or working ones that the new MQL threshold reaches (and the old one
+-- did not) become mql.
+CREATE FUNCTION api_lead_grading_put(p jsonb, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	na	integer := (b->>'a')::int;
+	nb	integer := (b->>'b')::int;
+	nc	integer := (b->>'c')::int;
+	nt	integer := (b->>'mql_score')::int;
+	ot	integer;
+	e	jsonb := '[]';
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	IF nb >= na THEN
+		e := e || crm_field_error('b', 'order', 'b must be below a.');
+	END IF;
+	IF nc >= nb THEN
+		e := e || crm_field_error('c', 'order', 'c must be below b.');
+	END IF;
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The thresholds must fall from a '
+		    'to c; see errors.', e);
+	END IF;
+	SELECT mql_score INTO ot FROM crm_lead_grading(crm_org());
+	INSERT INTO lead_grading (org_id, a, b, c, mql_score)
+	VALUES (crm_org(), na, nb, nc, nt)
+	ON CONFLICT (org_id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b,
+	    c = EXCLUDED.c, mql_score = EXCLUDED.mql_score;
+	UPDATE leads l SET status = CASE WHEN l.status IN ('new', 'working')
+	    AND l.score >= nt AND (ot IS NULL OR l.score < ot) THEN 'mql'
+	    ELSE l.status END
+	WHERE l.org_id = crm_org() AND l.deleted_at IS NULL
+	  AND l.status NOT IN ('converted', 'disqualified')
+	  AND ((l.status IN ('new', 'working') AND l.score >= nt AND
+		(ot IS NULL OR l.score < ot)) OR
+	       l.grade IS DISTINCT FROM crm_lead_grade_of(l.score, na, nb, nc));
+	RETURN lead_grading_json(crm_org())::text;
+END
+$$;

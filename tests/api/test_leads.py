@@ -5,33 +5,12 @@ import uuid
 import pytest
 
 from conftest import DEMO, Client, bearer
+from leads_helpers import count, create, lead, problem_shape
 
 REP1 = DEMO["rep1"][1]
 REP2 = DEMO["rep2"][1]
 MANAGER = DEMO["manager"][1]
 MARKETING = DEMO["marketing"][1]
-
-
-def create(api, token, **fields):
-    body = {"name": "线索" + uuid.uuid4().hex[:8]}
-    body.update(fields)
-    return api.post("/v1/leads", headers=bearer(token), json=body)
-
-
-def lead(api, token, **fields):
-    r = create(api, token, **fields)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def count(stack, table, where="true", params=None):
-    return stack.sql(f"SELECT count(*) FROM {table} WHERE {where}",
-                     params)[0][0]
-
-
-def problem_shape(r):
-    d = r.json()
-    return r.status_code, d["type"], d["title"], d["detail"]
 
 
 def test_create_get_and_location(api, tokens):
