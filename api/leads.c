@@ -1,10 +1,11 @@
 /*
  * Leads (R20): capture, the status machine (new -> working -> mql -> sql
  * -> converted | disqualified) and its history, and the configuration an
- * admin keeps for them: scoring rules and grade thresholds. Each handler
- * runs one api_* function of sql/0012_api_leads.sql; row-level security
- * decides who sees what, the database checks every status change and
- * keeps every score.
+ * admin keeps for them: scoring rules, grade thresholds and assignment
+ * rules (one owner or a round-robin rotation). Each handler runs one
+ * api_* function of sql/0012_api_leads.sql; row-level security decides
+ * who sees what, the database checks every status change and keeps every
+ * score.
  */
 #include "api.h"
 
@@ -76,6 +77,14 @@ api_leads_disqualify(struct http_request *req, struct api_ctx *ctx)
 	    "SELECT api_leads_disqualify($1, $2, $3)", 200, API_RESP_ETAG));
 }
 
+/* POST /v1/leads/{id}/assign {owner_id?} */
+int
+api_leads_assign(struct http_request *req, struct api_ctx *ctx)
+{
+	return (by_id_with_body(req, ctx, "SELECT api_leads_assign($1, $2, $3)",
+	    200, API_RESP_ETAG));
+}
+
 /* GET /v1/lead-scoring-rules */
 int
 api_lead_scoring_rules_list(struct http_request *req, struct api_ctx *ctx)
@@ -129,6 +138,42 @@ api_lead_grading_put(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_lead_grading_put($1, $2)",
 	    ctx->body, 200, API_RESP_PLAIN));
+}
+
+/* GET /v1/assignment-rules */
+int
+api_assignment_rules_list(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->db == NULL)
+		api_db(req, ctx, "SELECT api_assignment_rules_list($1)");
+
+	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+}
+
+/* POST /v1/assignment-rules (admin) */
+int
+api_assignment_rules_create(struct http_request *req, struct api_ctx *ctx)
+{
+	return (
+	    api_db_with(req, ctx, "SELECT api_assignment_rules_create($1, $2)",
+		ctx->body, 201, API_RESP_LOCATION | API_RESP_ETAG));
+}
+
+/* PATCH /v1/assignment-rules/{id} (admin) */
+int
+api_assignment_rules_update(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_versioned(req, ctx,
+	    "SELECT api_assignment_rules_update($1, $2, $3, $4)", ctx->body,
+	    200, API_RESP_ETAG));
+}
+
+/* DELETE /v1/assignment-rules/{id} (admin): 204. */
+int
+api_assignment_rules_delete(struct http_request *req, struct api_ctx *ctx)
+{
+	return (api_db_by_id(req, ctx,
+	    "SELECT api_assignment_rules_delete($1, $2)", 204, API_RESP_EMPTY));
 }
 
 /*

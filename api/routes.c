@@ -318,6 +318,27 @@ static const struct crm_field lead_grading_body[] = {
     END,
 };
 
+static const struct crm_field lead_assign_body[] = {
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+/* An assignment rule: conditions, then one user or a rotation. */
+static const struct crm_field assignment_rule_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"position", CRM_T_INT, 0, 1, 100000, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"user_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"round_robin_user_ids", CRM_T_UUID_ARRAY, CRM_F_NULLABLE, 0, 50, NULL},
+    END,
+};
+
 /* The route table's methods are macros below; leads adds PUT. */
 #define PUT HTTP_METHOD_PUT
 
@@ -468,6 +489,17 @@ const struct api_route api_routes[] = {
 	NULL, api_lead_grading_get},
     {PUT, "/v1/lead-grading", "setLeadGrading", JSON, PEOPLE_ONLY, no_params,
 	lead_grading_body, api_lead_grading_put},
+    {POST, "/v1/leads/{id}/assign", "assignLead", JSON, "leads:write",
+	no_params, lead_assign_body, api_leads_assign},
+    {GET, "/v1/assignment-rules", "listAssignmentRules", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_assignment_rules_list},
+    {POST, "/v1/assignment-rules", "createAssignmentRule", JSON, PEOPLE_ONLY,
+	no_params, assignment_rule_body, api_assignment_rules_create},
+    {PATCH, "/v1/assignment-rules/{id}", "updateAssignmentRule", JSON,
+	PEOPLE_ONLY, no_params, assignment_rule_body,
+	api_assignment_rules_update},
+    {DELETE, "/v1/assignment-rules/{id}", "deleteAssignmentRule", NONE,
+	PEOPLE_ONLY, no_params, NULL, api_assignment_rules_delete},
 
     /* --- activities and tasks --- */
 

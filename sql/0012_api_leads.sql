@@ -161,6 +161,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	SELECT coalesce(g.a, 80), coalesce(g.b, 50), coalesce(g.c, 20),
 	    g.mql_score
 	FROM (SELECT 1) one LEFT JOIN lead_grading g ON g.org_id = p_org
+	    -- A bound caller learns only their own organisation's.
+	    AND (crm_org() IS NULL OR crm_org() = p_org)
 $$;
 
 CREATE FUNCTION crm_lead_grade_of(score integer, a integer, b integer,
@@ -279,6 +281,109 @@ CREATE TRIGGER activities_lead_score AFTER INSERT OR DELETE OR UPDATE OF
     lead_id, type, deleted_at ON activities
 	FOR EACH ROW EXECUTE FUNCTION crm_activity_lead_score();
 
+-- --- assignment rules (admin configures; R20 "rules, round robin") ---------
+
+-- Rules in order of position: the first whose conditions all hold (each
+-- given one is an equality; none given matches every lead) assigns the
+-- lead to its user, or to the next active user of its rotation. The
+-- rotation's state (next_index) lives in the rule and moves under the
+-- rule row's lock, so concurrent creates take turns.
+CREATE TABLE assignment_rules (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id		uuid NOT NULL REFERENCES organizations (id),
+	name		text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+	position	integer NOT NULL CHECK (position BETWEEN 1 AND 100000),
+	active		boolean NOT NULL DEFAULT true,
+	source		text CHECK (length(source) <= 100),
+	industry	text CHECK (length(industry) <= 100),
+	region		text CHECK (length(region) <= 50),
+	province	text CHECK (length(province) <= 50),
+	city		text CHECK (length(city) <= 50),
+	campaign_id	uuid,
+	user_id		uuid,
+	round_robin_user_ids uuid[] NOT NULL DEFAULT '{}'
+			    CHECK (cardinality(round_robin_user_ids) <= 50),
+	next_index	integer NOT NULL DEFAULT 0 CHECK (next_index >= 0),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	version		integer NOT NULL DEFAULT 1,
+	UNIQUE (org_id, id),
+	FOREIGN KEY (org_id, user_id) REFERENCES users (org_id, id),
+	CHECK ((user_id IS NULL) <> (cardinality(round_robin_user_ids) = 0))
+);
+CREATE INDEX assignment_rules_order_idx ON assignment_rules (org_id,
+    position, created_at, id);
+
+ALTER TABLE assignment_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE assignment_rules FORCE ROW LEVEL SECURITY;
+CREATE POLICY assignment_rules_read ON assignment_rules FOR SELECT
+	USING (org_id = crm_org());
+CREATE POLICY assignment_rules_admin ON assignment_rules FOR ALL
+	USING (org_id = crm_org() AND crm_role() = 'admin')
+	WITH CHECK (org_id = crm_org() AND crm_role() = 'admin');
+GRANT SELECT, INSERT, UPDATE, DELETE ON assignment_rules TO crm_app;
+
+-- The rotation moving is not a change of configuration: neither versioned
+-- nor audited (the lead's new owner is, on the lead).
+CREATE TRIGGER assignment_rules_touch BEFORE UPDATE OF name, position,
+    active, source, industry, region, province, city, campaign_id, user_id,
+    round_robin_user_ids ON assignment_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER assignment_rules_audit AFTER INSERT OR DELETE OR UPDATE OF
+    name, position, active, source, industry, region, province, city,
+    campaign_id, user_id, round_robin_user_ids ON assignment_rules
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+
+-- The owner the rules of `p_org` give a lead with attributes `l` (source,
+-- industry, region, province, city, campaign_id), or NULL when no rule
+-- matches or a matching rule's users are all inactive (the next rule is
+-- tried). A round-robin pick locks its rule row and advances it.
+-- SECURITY DEFINER: whoever creates the lead (a rep, a web form) moves a
+-- rotation only an admin may configure.
+CREATE FUNCTION crm_lead_route(p_org uuid, l jsonb) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	m	assignment_rules;
+	r	assignment_rules;
+	pick	uuid;
+	n	integer;
+	i	integer;
+BEGIN
+	FOR m IN SELECT * FROM assignment_rules
+	    WHERE org_id = p_org AND active
+	      AND (source IS NULL OR source = l->>'source')
+	      AND (industry IS NULL OR industry = l->>'industry')
+	      AND (region IS NULL OR region = l->>'region')
+	      AND (province IS NULL OR province = l->>'province')
+	      AND (city IS NULL OR city = l->>'city')
+	      AND (campaign_id IS NULL OR
+		   campaign_id = (l->>'campaign_id')::uuid)
+	    ORDER BY position, created_at, id
+	LOOP
+		IF m.user_id IS NOT NULL THEN
+			IF EXISTS (SELECT 1 FROM users WHERE id = m.user_id
+			    AND org_id = p_org AND active) THEN
+				RETURN m.user_id;
+			END IF;
+			CONTINUE;
+		END IF;
+		SELECT * INTO r FROM assignment_rules WHERE id = m.id FOR UPDATE;
+		n := cardinality(r.round_robin_user_ids);
+		FOR i IN 0 .. n - 1 LOOP
+			pick := r.round_robin_user_ids[(r.next_index + i) % n + 1];
+			IF EXISTS (SELECT 1 FROM users WHERE id = pick
+			    AND org_id = p_org AND active) THEN
+				UPDATE assignment_rules
+				SET next_index = (r.next_index + i + 1) % n
+				WHERE id = r.id;
+				RETURN pick;
+			END IF;
+		END LOOP;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+
 -- --- owners ------------------------------------------------------------------
 
 -- Check an owner the caller names for a lead: an active user of the
@@ -335,11 +440,47 @@ BEGIN
 END
 $$;
 
+-- A lead of the bound caller's organisation from `b`, owned by whom the
+-- assignment rules say, else by the caller. SECURITY DEFINER: the rules
+-- may give it to someone whose leads the caller does not work (the admin
+-- decided so); the owner is never the caller's choice here.
+CREATE FUNCTION crm_lead_new_routed(b jsonb) RETURNS leads
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	IF crm_user() IS NULL THEN
+		PERFORM crm_raise('401', 'The credentials are invalid.');
+	END IF;
+	RETURN crm_lead_new(crm_org(), coalesce(crm_lead_route(crm_org(), b),
+	    crm_user()), NULL, b);
+END
+$$;
+
+-- Give visible lead `p_id` of the bound organisation to whom the
+-- assignment rules say now (unchanged when none matches), and return it.
+-- SECURITY DEFINER for the same reason as crm_lead_new_routed; the caller
+-- established that they may change the lead.
+CREATE FUNCTION crm_lead_reroute(p_id uuid) RETURNS leads
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	l	leads;
+	o	uuid;
+BEGIN
+	SELECT * INTO l FROM leads WHERE id = p_id AND org_id = crm_org();
+	o := crm_lead_route(l.org_id, to_jsonb(l));
+	IF o IS NOT NULL AND o <> l.owner_id THEN
+		UPDATE leads SET owner_id = o, status = status WHERE id = p_id;
+		SELECT * INTO l FROM leads WHERE id = p_id;
+	END IF;
+	RETURN l;
+END
+$$;
+
 -- --- leads: the API ----------------------------------------------------------
 
 -- POST /v1/leads: owned by owner_id when given (owner rules as for
--- customers), else by the caller. 403/422 for an owner the caller may not
--- name, 409 for a duplicate external_id.
+-- customers), else by the assignment rules' choice, else by the caller.
+-- 403/422 for an owner the caller may not name, 409 for a duplicate
+-- external_id.
 CREATE FUNCTION api_leads_create(p jsonb, b jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -348,9 +489,45 @@ BEGIN
 	PERFORM crm_bind(p);
 	IF b ? 'owner_id' THEN
 		PERFORM crm_lead_owner_check((b->>'owner_id')::uuid);
+		l := crm_lead_new(crm_org(), (b->>'owner_id')::uuid, NULL, b);
+	ELSE
+		l := crm_lead_new_routed(b);
 	END IF;
-	l := crm_lead_new(crm_org(), coalesce((b->>'owner_id')::uuid,
-	    crm_user()), NULL, b);
+	RETURN lead_json(l)::text;
+END
+$$;
+
+-- POST /v1/leads/{id}/assign {owner_id?}: with owner_id a manual
+-- reassignment (owner rules as for create: 403/422), without it the
+-- assignment rules run again (the owner stays when none matches). 404
+-- when the caller cannot see the lead, 409 when it is converted (its
+-- customer carries the ownership on). The audit trigger records the
+-- owner change.
+CREATE FUNCTION api_leads_assign(p jsonb, p_id uuid, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	leads;
+	l	leads;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM leads WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF cur.status = 'converted' THEN
+		PERFORM crm_raise('409', 'A converted lead keeps its owner; '
+		    'reassign its customer instead.');
+	END IF;
+	IF b ? 'owner_id' THEN
+		PERFORM crm_lead_owner_check((b->>'owner_id')::uuid);
+		UPDATE leads SET owner_id = (b->>'owner_id')::uuid,
+		    status = status
+		WHERE id = p_id;
+		SELECT * INTO l FROM leads WHERE id = p_id;
+	ELSE
+		l := crm_lead_reroute(p_id);
+	END IF;
 	RETURN lead_json(l)::text;
 END
 $$;
@@ -767,3 +944,169 @@ BEGIN
 	RETURN lead_grading_json(crm_org())::text;
 END
 $$;
+
+-- --- assignment rules: the API (admin configures) ----------------------------
+
+-- The public shape of an assignment rule.
+CREATE FUNCTION assignment_rule_json(r assignment_rules) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('id', r.id, 'name', r.name,
+	    'position', r.position, 'active', r.active, 'source', r.source,
+	    'industry', r.industry, 'region', r.region,
+	    'province', r.province, 'city', r.city,
+	    'campaign_id', r.campaign_id, 'user_id', r.user_id,
+	    'round_robin_user_ids', r.round_robin_user_ids,
+	    'next_index', r.next_index, 'created_at', r.created_at,
+	    'updated_at', r.updated_at, 'version', r.version)
+$$;
+
+-- The users of the rotation in `j` (a JSON array or null), in its order.
+CREATE FUNCTION crm_uuid_list(j jsonb) RETURNS uuid[]
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce(ARRAY(SELECT e::uuid FROM jsonb_array_elements_text(
+	    CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE '[]' END)
+	    WITH ORDINALITY AS t(e, n) ORDER BY n), '{}')
+$$;
+
+-- The field errors of assignment rule `m` (a whole rule); [] when fine:
+-- exactly one of user_id and round_robin_user_ids, naming active users of
+-- the organisation.
+CREATE FUNCTION crm_assignment_rule_errors(m jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	e	jsonb := '[]';
+	rr	uuid[] := crm_uuid_list(m->'round_robin_user_ids');
+	u	uuid;
+BEGIN
+	IF m->>'user_id' IS NULL AND cardinality(rr) = 0 THEN
+		e := e || crm_field_error('user_id', 'required', 'Give user_id '
+		    '(one owner) or round_robin_user_ids (a rotation).');
+	ELSIF m->>'user_id' IS NOT NULL AND cardinality(rr) > 0 THEN
+		e := e || crm_field_error('round_robin_user_ids', 'not_allowed',
+		    'Give user_id or round_robin_user_ids, not both.');
+	END IF;
+	IF m->>'user_id' IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users
+	    WHERE id = (m->>'user_id')::uuid AND active) THEN
+		e := e || crm_field_error('user_id', 'unknown', 'user_id names no '
+		    'active user of this organization.');
+	END IF;
+	FOREACH u IN ARRAY rr LOOP
+		IF NOT EXISTS (SELECT 1 FROM users WHERE id = u AND active) THEN
+			e := e || crm_field_error('round_robin_user_ids',
+			    'unknown', u || ' is no active user of this '
+			    'organization.');
+		END IF;
+	END LOOP;
+	RETURN e;
+END
+$$;
+
+-- GET /v1/assignment-rules: in the order they are tried.
+CREATE FUNCTION api_assignment_rules_list(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN json_build_object('data', coalesce((SELECT json_agg(
+	    assignment_rule_json(r) ORDER BY r.position, r.created_at, r.id)
+	    FROM assignment_rules r), '[]'), 'next_cursor', NULL)::text;
+END
+$$;
+
+-- POST /v1/assignment-rules (admin; 403 otherwise): position defaults to
+-- after the last rule; 422 listing every problem.
+CREATE FUNCTION api_assignment_rules_create(p jsonb, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	e	jsonb;
+	r	assignment_rules;
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	e := crm_assignment_rule_errors(b);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The rule is not valid; see '
+		    'errors.', e);
+	END IF;
+	INSERT INTO assignment_rules (org_id, name, position, active, source,
+	    industry, region, province, city, campaign_id, user_id,
+	    round_robin_user_ids)
+	VALUES (crm_org(), b->>'name', coalesce((b->>'position')::int,
+	    (SELECT least(coalesce(max(position), 0) + 1, 100000)
+	     FROM assignment_rules)),
+	    coalesce((b->>'active')::boolean, true), b->>'source',
+	    b->>'industry', b->>'region', b->>'province', b->>'city',
+	    (b->>'campaign_id')::uuid, (b->>'user_id')::uuid,
+	    crm_uuid_list(b->'round_robin_user_ids'))
+	RETURNING * INTO r;
+	RETURN assignment_rule_json(r)::text;
+END
+$$;
+
+-- PATCH /v1/assignment-rules/{id} (admin): merge patch, If-Match
+-- optional; a new rotation starts from its first user.
+CREATE FUNCTION api_assignment_rules_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	assignment_rules;
+	m	jsonb;
+	e	jsonb;
+	r	assignment_rules;
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	SELECT * INTO cur FROM assignment_rules WHERE id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The rule changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	m := to_jsonb(cur) || b;
+	e := crm_assignment_rule_errors(m);
+	IF jsonb_array_length(e) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The rule is not valid; see '
+		    'errors.', e);
+	END IF;
+	UPDATE assignment_rules SET name = m->>'name',
+	    position = (m->>'position')::int, active = (m->>'active')::boolean,
+	    source = m->>'source', industry = m->>'industry',
+	    region = m->>'region', province = m->>'province',
+	    city = m->>'city', campaign_id = (m->>'campaign_id')::uuid,
+	    user_id = (m->>'user_id')::uuid,
+	    round_robin_user_ids = crm_uuid_list(m->'round_robin_user_ids'),
+	    next_index = CASE WHEN crm_uuid_list(m->'round_robin_user_ids') =
+		cur.round_robin_user_ids THEN next_index ELSE 0 END
+	WHERE id = p_id
+	RETURNING * INTO r;
+	RETURN assignment_rule_json(r)::text;
+END
+$$;
+
+-- DELETE /v1/assignment-rules/{id} (admin)
+CREATE FUNCTION api_assignment_rules_delete(p jsonb, p_id uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	DELETE FROM assignment_rules WHERE id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN '{}';
+END
+$$;
+
+-- --- who may call what -------------------------------------------------------
+
+-- The helpers that act past row-level security are reached only through
+-- the functions above (which run as the schema owner, or bind and check
+-- the caller first).
+REVOKE ALL ON FUNCTION crm_lead_score(leads) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crm_lead_route(uuid, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crm_lead_new_routed(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crm_lead_reroute(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_lead_new_routed(jsonb),
+    crm_lead_reroute(uuid) TO crm_app;

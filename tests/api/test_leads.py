@@ -206,6 +206,8 @@ LEAD_ROUTES = (
     ("GET", "/history", None),
     ("POST", "/qualify", {"to": "mql"}),
     ("POST", "/disqualify", {"reason": "越权"}),
+    ("POST", "/assign", {}),
+    ("POST", "/assign", {"owner_id": DEMO["rep2"][1]}),
 )
 
 
