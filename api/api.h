@@ -189,6 +189,10 @@ int api_assignment_rules_list(struct http_request *, struct api_ctx *);
 int api_assignment_rules_create(struct http_request *, struct api_ctx *);
 int api_assignment_rules_update(struct http_request *, struct api_ctx *);
 int api_assignment_rules_delete(struct http_request *, struct api_ctx *);
+int api_lead_forms_list(struct http_request *, struct api_ctx *);
+int api_lead_forms_create(struct http_request *, struct api_ctx *);
+int api_lead_forms_revoke(struct http_request *, struct api_ctx *);
+int api_lead_forms_submit(struct http_request *, struct api_ctx *);
 
 /* activities.c */
 

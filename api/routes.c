@@ -339,6 +339,26 @@ static const struct crm_field assignment_rule_body[] = {
     END,
 };
 
+static const struct crm_field lead_form_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"default_owner_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"rate_limit_per_minute", CRM_T_INT, 0, 1, 600, NULL},
+    END,
+};
+
+/* What a visitor sends through a public web form. */
+static const struct crm_field lead_form_submit_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"message", CRM_T_TEXT, CRM_F_NULLABLE, 1, 5000, NULL},
+    END,
+};
+
 /* The route table's methods are macros below; leads adds PUT. */
 #define PUT HTTP_METHOD_PUT
 
@@ -500,6 +520,15 @@ const struct api_route api_routes[] = {
 	api_assignment_rules_update},
     {DELETE, "/v1/assignment-rules/{id}", "deleteAssignmentRule", NONE,
 	PEOPLE_ONLY, no_params, NULL, api_assignment_rules_delete},
+    {GET, "/v1/lead-forms", "listLeadForms", NONE, PEOPLE_ONLY, no_params, NULL,
+	api_lead_forms_list},
+    {POST, "/v1/lead-forms", "createLeadForm", JSON, PEOPLE_ONLY, no_params,
+	lead_form_body, api_lead_forms_create},
+    {DELETE, "/v1/lead-forms/{id}", "revokeLeadForm", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_lead_forms_revoke},
+    /* Public: the form key in the path is the only credential. */
+    {POST, "/v1/forms/{form_key}/leads", "submitLeadForm", JSON, NULL,
+	no_params, lead_form_submit_body, api_lead_forms_submit},
 
     /* --- activities and tasks --- */
 

@@ -1099,6 +1099,178 @@ BEGIN
 END
 $$;
 
+-- --- public web forms (R20) -------------------------------------------------
+
+-- A form an organisation embeds in its web site. Its key is random and
+-- shown once; only its SHA-256 is stored (as for API keys). The key can
+-- only create leads, at most rate_limit_per_minute a minute.
+CREATE TABLE lead_forms (
+	id		uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	org_id		uuid NOT NULL REFERENCES organizations (id),
+	name		text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+	source		text CHECK (length(source) <= 100),
+	campaign_id	uuid,
+	default_owner_id uuid NOT NULL,
+	rate_limit_per_minute integer NOT NULL DEFAULT 20
+			    CHECK (rate_limit_per_minute BETWEEN 1 AND 600),
+	prefix		text NOT NULL,
+	key_hash	text NOT NULL UNIQUE,
+	created_by	uuid NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	version		integer NOT NULL DEFAULT 1,
+	revoked_at	timestamptz,
+	UNIQUE (org_id, id),
+	FOREIGN KEY (org_id, default_owner_id) REFERENCES users (org_id, id),
+	FOREIGN KEY (org_id, created_by) REFERENCES users (org_id, id)
+);
+CREATE INDEX lead_forms_org_idx ON lead_forms (org_id, created_at DESC);
+
+ALTER TABLE leads ADD CONSTRAINT leads_form_fk FOREIGN KEY (org_id, form_id)
+    REFERENCES lead_forms (org_id, id);
+-- The rate limit counts a form's leads of the last minute.
+CREATE INDEX leads_form_recent_idx ON leads (form_id, created_at)
+    WHERE form_id IS NOT NULL;
+
+ALTER TABLE lead_forms ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lead_forms FORCE ROW LEVEL SECURITY;
+CREATE POLICY lead_forms_admin ON lead_forms FOR ALL
+	USING (org_id = crm_org() AND crm_role() = 'admin')
+	WITH CHECK (org_id = crm_org() AND crm_role() = 'admin');
+GRANT SELECT (id, org_id, name, source, campaign_id, default_owner_id,
+    rate_limit_per_minute, prefix, created_by, created_at, updated_at,
+    version, revoked_at) ON lead_forms TO crm_app;
+GRANT INSERT (org_id, name, source, campaign_id, default_owner_id,
+    rate_limit_per_minute, prefix, key_hash, created_by) ON lead_forms
+    TO crm_app;
+GRANT UPDATE (revoked_at) ON lead_forms TO crm_app;
+
+CREATE TRIGGER lead_forms_touch BEFORE UPDATE ON lead_forms
+	FOR EACH ROW EXECUTE FUNCTION crm_touch();
+CREATE TRIGGER lead_forms_audit AFTER INSERT OR UPDATE OR DELETE ON lead_forms
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+
+-- The public shape of a form (never its key or hash).
+CREATE FUNCTION lead_form_json(p_id uuid) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('id', id, 'name', name, 'source', source,
+	    'campaign_id', campaign_id, 'default_owner_id', default_owner_id,
+	    'rate_limit_per_minute', rate_limit_per_minute, 'prefix', prefix,
+	    'created_by', created_by, 'created_at', created_at,
+	    'revoked_at', revoked_at, 'version', version)
+	FROM lead_forms WHERE id = p_id
+$$;
+
+-- POST /v1/lead-forms (admin): the server generated the key and sends
+-- its prefix and hash; it adds the key itself to the answer, once. 422
+-- when default_owner_id names no active user.
+CREATE FUNCTION api_lead_forms_create(p jsonb, b jsonb, p_prefix text,
+    p_hash text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	nid	uuid;
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	IF NOT EXISTS (SELECT 1 FROM users
+	    WHERE id = (b->>'default_owner_id')::uuid AND active) THEN
+		PERFORM crm_raise_fields('422', 'The form is not valid; see '
+		    'errors.', jsonb_build_array(crm_field_error(
+		    'default_owner_id', 'unknown', 'default_owner_id names no '
+		    'active user of this organization.')));
+	END IF;
+	INSERT INTO lead_forms (org_id, name, source, campaign_id,
+	    default_owner_id, rate_limit_per_minute, prefix, key_hash,
+	    created_by)
+	VALUES (crm_org(), b->>'name', b->>'source', (b->>'campaign_id')::uuid,
+	    (b->>'default_owner_id')::uuid,
+	    coalesce((b->>'rate_limit_per_minute')::int, 20), p_prefix, p_hash,
+	    crm_user())
+	RETURNING id INTO nid;
+	RETURN lead_form_json(nid)::text;
+END
+$$;
+
+-- GET /v1/lead-forms (admin): newest first, revoked ones included.
+CREATE FUNCTION api_lead_forms_list(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	RETURN json_build_object('data', coalesce((SELECT json_agg(
+	    lead_form_json(id) ORDER BY created_at DESC, id) FROM lead_forms),
+	    '[]'), 'next_cursor', NULL)::text;
+END
+$$;
+
+-- DELETE /v1/lead-forms/{id} (admin): revoke; idempotent. Its key then
+-- answers 404, as an unknown key does.
+CREATE FUNCTION api_lead_forms_revoke(p jsonb, p_id uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	PERFORM crm_require_role('admin');
+	UPDATE lead_forms SET revoked_at = coalesce(revoked_at, now())
+	WHERE id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN '{}';
+END
+$$;
+
+-- POST /v1/forms/{form_key}/leads: public, no caller. The key (its hash,
+-- `p_hash`) can only create a lead: from the form's fields of `b` (message
+-- becomes notes), with the form's source and campaign, owned by whom the
+-- assignment rules say, else the form's default owner. Answers only
+-- {id, status}; NULL (404) for an unknown or revoked key;
+-- {"retry_after": seconds} (429) when the form's leads of the last minute
+-- reached its limit. Submissions of one form queue on its row, so the
+-- count holds under concurrency. The audit log records the creation with
+-- no actor. SECURITY DEFINER: no principal exists to bind.
+CREATE FUNCTION api_lead_forms_submit(p_hash text, b jsonb, p_rid text,
+    p_ip text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	f	lead_forms;
+	used	integer;
+	wait	integer;
+	attrs	jsonb;
+	l	leads;
+BEGIN
+	PERFORM set_config('app.request_id', coalesce(p_rid, ''), true);
+	PERFORM set_config('app.ip', coalesce(p_ip, ''), true);
+	SELECT * INTO f FROM lead_forms
+	WHERE key_hash = p_hash AND revoked_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	SELECT count(*) INTO used FROM leads
+	WHERE form_id = f.id AND created_at > now() - interval '1 minute';
+	IF used >= f.rate_limit_per_minute THEN
+		-- A place frees when the oldest of the last `limit` ages out.
+		SELECT greatest(1, ceil(extract(epoch FROM created_at +
+		    interval '1 minute' - now())))::int INTO wait
+		FROM leads
+		WHERE form_id = f.id AND created_at > now() - interval '1 minute'
+		ORDER BY created_at DESC
+		OFFSET f.rate_limit_per_minute - 1 LIMIT 1;
+		RETURN json_build_object('retry_after', wait)::text;
+	END IF;
+	attrs := jsonb_strip_nulls(jsonb_build_object('name', b->>'name',
+	    'company', b->>'company', 'title', b->>'title',
+	    'phone', b->>'phone', 'email', b->>'email',
+	    'notes', b->>'message', 'source', f.source,
+	    'campaign_id', f.campaign_id));
+	l := crm_lead_new(f.org_id, coalesce(crm_lead_route(f.org_id, attrs),
+	    f.default_owner_id), f.id, attrs);
+	RETURN json_build_object('id', l.id, 'status', l.status)::text;
+END
+$$;
+
 -- --- who may call what -------------------------------------------------------
 
 -- The helpers that act past row-level security are reached only through
@@ -1110,3 +1282,8 @@ REVOKE ALL ON FUNCTION crm_lead_new_routed(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_lead_reroute(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_lead_new_routed(jsonb),
     crm_lead_reroute(uuid) TO crm_app;
+-- The one door a form key opens.
+REVOKE ALL ON FUNCTION api_lead_forms_submit(text, jsonb, text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api_lead_forms_submit(text, jsonb, text, text)
+    TO crm_app;
