@@ -185,6 +185,8 @@ int api_lead_scoring_rules_delete(struct http_request *, struct api_ctx *);
 int api_lead_grading_get(struct http_request *, struct api_ctx *);
 int api_lead_grading_put(struct http_request *, struct api_ctx *);
 int api_leads_assign(struct http_request *, struct api_ctx *);
+int api_leads_convert(struct http_request *, struct api_ctx *);
+extern const struct crm_field api_lead_opportunity_fields[];
 int api_assignment_rules_list(struct http_request *, struct api_ctx *);
 int api_assignment_rules_create(struct http_request *, struct api_ctx *);
 int api_assignment_rules_update(struct http_request *, struct api_ctx *);

@@ -2,8 +2,9 @@
  * Leads (R20): capture, the status machine (new -> working -> mql -> sql
  * -> converted | disqualified) and its history, and the configuration an
  * admin keeps for them: scoring rules, grade thresholds and assignment
- * rules (one owner or a round-robin rotation), and public web forms
- * whose key can only create leads. Each handler runs one api_* function
+ * rules (one owner or a round-robin rotation), public web forms whose
+ * key can only create leads, and conversion into customer, contact and
+ * opportunity in one statement. Each handler runs one api_* function
  * of sql/0012_api_leads.sql; row-level security decides who sees what,
  * the database checks every status change and keeps every score.
  */
@@ -18,6 +19,7 @@
 
 static int by_id_with_body(struct http_request *, struct api_ctx *,
     const char *, int, int);
+static int opportunity_valid(struct http_request *, struct api_ctx *);
 static int db_object(struct http_request *, struct api_ctx *, json_t **);
 static int respond_doc(struct http_request *, struct api_ctx *, int, json_t *);
 
@@ -92,6 +94,35 @@ api_leads_assign(struct http_request *req, struct api_ctx *ctx)
 {
 	return (by_id_with_body(req, ctx, "SELECT api_leads_assign($1, $2, $3)",
 	    200, API_RESP_ETAG));
+}
+
+/*
+ * POST /v1/leads/{id}/convert: customer, contact and opportunity in one
+ * statement. 201 the first time, 200 with the same ids after.
+ */
+int
+api_leads_convert(struct http_request *req, struct api_ctx *ctx)
+{
+	json_t *doc;
+	int r, status;
+
+	if (ctx->db == NULL) {
+		if (!api_path_id(req, ctx) || !opportunity_valid(req, ctx))
+			return (KORE_RESULT_OK);
+		api_db(req, ctx, "SELECT api_leads_convert($1, $2, $3)");
+		(void)api_db_param(ctx, ctx->params.value[0]);
+		(void)api_db_param_json(ctx, ctx->body);
+	}
+
+	if ((r = db_object(req, ctx, &doc)) <= 0)
+		return (r == 0 ? KORE_RESULT_RETRY : KORE_RESULT_OK);
+	status = json_integer_value(json_object_get(doc, "status")) == 201
+	    ? 201
+	    : 200;
+	r = respond_doc(req, ctx, status, json_object_get(doc, "body"));
+	json_decref(doc);
+
+	return (r);
 }
 
 /* GET /v1/lead-scoring-rules */
@@ -312,6 +343,40 @@ by_id_with_body(struct http_request *req, struct api_ctx *ctx, const char *sql,
 	}
 
 	return (api_db_respond(req, ctx, status, flags));
+}
+
+/*
+ * Check the conversion's `opportunity` object against its field list (the
+ * route table checks the body's first level only). Answers 422 itself,
+ * every problem listed as opportunity.<field>, and returns 0 when it is
+ * invalid.
+ */
+static int
+opportunity_valid(struct http_request *req, struct api_ctx *ctx)
+{
+	struct crm_error err;
+	json_t *o, *e;
+	char field[64];
+	size_t i;
+	int ok;
+
+	if ((o = json_object_get(ctx->body, "opportunity")) == NULL)
+		return (1);
+
+	crm_error_init(&err);
+	ok = crm_validate_object(o, api_lead_opportunity_fields, 0, &err);
+	if (!ok) {
+		json_array_foreach(err.errors, i, e)
+		{
+			(void)snprintf(field, sizeof(field), "opportunity.%s",
+			    json_string_value(json_object_get(e, "field")));
+			json_object_set_new(e, "field", json_string(field));
+		}
+		api_respond_problem(req, ctx, &err);
+	}
+	crm_error_cleanup(&err);
+
+	return (ok);
 }
 
 /*

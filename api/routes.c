@@ -359,6 +359,24 @@ static const struct crm_field lead_form_submit_body[] = {
     END,
 };
 
+static const struct crm_field lead_convert_body[] = {
+    {"customer_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"create_opportunity", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"opportunity", CRM_T_OBJECT, 0, 0, 0, NULL},
+    END,
+};
+
+/* The conversion's `opportunity`, checked by its handler (api/leads.c). */
+const struct crm_field api_lead_opportunity_fields[] = {
+    {"name", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"amount", CRM_T_DECIMAL, CRM_F_NULLABLE, 2, 13, NULL},
+    {"expected_close_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"pipeline_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"stage_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
 /* The route table's methods are macros below; leads adds PUT. */
 #define PUT HTTP_METHOD_PUT
 
@@ -511,6 +529,8 @@ const struct api_route api_routes[] = {
 	lead_grading_body, api_lead_grading_put},
     {POST, "/v1/leads/{id}/assign", "assignLead", JSON, "leads:write",
 	no_params, lead_assign_body, api_leads_assign},
+    {POST, "/v1/leads/{id}/convert", "convertLead", JSON, "leads:write",
+	no_params, lead_convert_body, api_leads_convert},
     {GET, "/v1/assignment-rules", "listAssignmentRules", NONE, PEOPLE_ONLY,
 	no_params, NULL, api_assignment_rules_list},
     {POST, "/v1/assignment-rules", "createAssignmentRule", JSON, PEOPLE_ONLY,

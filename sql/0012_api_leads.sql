@@ -1099,6 +1099,173 @@ BEGIN
 END
 $$;
 
+-- --- conversion (R20) --------------------------------------------------------
+
+-- The answer of a conversion: the lead and what it became.
+CREATE FUNCTION crm_lead_conversion_json(l leads) RETURNS json
+LANGUAGE sql STABLE AS $$
+	SELECT json_build_object('lead', lead_json(l),
+	    'customer_id', l.customer_id, 'contact_id', l.contact_id,
+	    'opportunity_id', l.opportunity_id)
+$$;
+
+-- The field errors of what conversion body `b` names for lead owner
+-- `p_owner`'s new records, with the pipeline and stage the opportunity
+-- goes to (the default pipeline's first open stage unless named); [] and
+-- the pair when everything can be used. customer_id must be a customer
+-- the caller may change, contact_id one of its contacts.
+CREATE FUNCTION crm_lead_conversion_check(b jsonb, OUT errors jsonb,
+    OUT pipe uuid, OUT stage uuid)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	o	jsonb := coalesce(b->'opportunity', '{}');
+	cust	uuid := (b->>'customer_id')::uuid;
+	cont	uuid := (b->>'contact_id')::uuid;
+BEGIN
+	errors := '[]';
+	pipe := (o->>'pipeline_id')::uuid;
+	stage := (o->>'stage_id')::uuid;
+	IF cust IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c
+	    WHERE c.id = cust AND c.deleted_at IS NULL AND crm_mine(c.owner_id))
+	THEN
+		errors := errors || crm_field_error('customer_id', 'unknown',
+		    'customer_id names no customer you may change.');
+	END IF;
+	IF cont IS NOT NULL AND cust IS NULL THEN
+		errors := errors || crm_field_error('contact_id', 'requires',
+		    'contact_id needs the customer_id it belongs to.');
+	ELSIF cont IS NOT NULL AND NOT EXISTS (SELECT 1 FROM contacts
+	    WHERE id = cont AND customer_id = cust AND deleted_at IS NULL) THEN
+		errors := errors || crm_field_error('contact_id', 'unknown',
+		    'contact_id names no contact of that customer.');
+	END IF;
+	IF NOT coalesce((b->>'create_opportunity')::boolean, true) THEN
+		IF b ? 'opportunity' THEN
+			errors := errors || crm_field_error('opportunity',
+			    'not_allowed', 'opportunity needs create_opportunity '
+			    'true.');
+		END IF;
+		pipe := NULL;
+		stage := NULL;
+		RETURN;
+	END IF;
+	IF pipe IS NULL AND stage IS NOT NULL THEN
+		SELECT pipeline_id INTO pipe FROM pipeline_stages WHERE id = stage;
+		IF pipe IS NULL THEN
+			errors := errors || crm_field_error('opportunity.stage_id',
+			    'unknown', 'stage_id names no stage.');
+			RETURN;
+		END IF;
+	ELSIF pipe IS NULL THEN
+		SELECT id INTO pipe FROM pipelines WHERE is_default AND active;
+		IF pipe IS NULL THEN
+			errors := errors || crm_field_error(
+			    'opportunity.pipeline_id', 'required', 'There is no '
+			    'default pipeline; name pipeline_id.');
+			RETURN;
+		END IF;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pipelines WHERE id = pipe AND active) THEN
+		errors := errors || crm_field_error('opportunity.pipeline_id',
+		    'unknown', 'pipeline_id names no active pipeline.');
+	ELSIF stage IS NULL THEN
+		SELECT id INTO stage FROM pipeline_stages
+		WHERE pipeline_id = pipe AND kind = 'open'
+		ORDER BY position, id LIMIT 1;
+		IF stage IS NULL THEN
+			errors := errors || crm_field_error(
+			    'opportunity.pipeline_id', 'no_open_stage',
+			    'The pipeline has no open stage.');
+		END IF;
+	ELSIF NOT EXISTS (SELECT 1 FROM pipeline_stages WHERE id = stage
+	    AND pipeline_id = pipe) THEN
+		errors := errors || crm_field_error('opportunity.stage_id',
+		    'unknown', 'stage_id names no stage of the pipeline.');
+	END IF;
+END
+$$;
+
+-- POST /v1/leads/{id}/convert {customer_id?, contact_id?,
+-- create_opportunity?, opportunity?}: in this one statement, the customer
+-- (linked, or new from the lead, owned by the lead's owner), the contact
+-- (linked, or new from the lead), unless create_opportunity is false an
+-- opportunity (lead, campaign and source copied), and the lead becomes
+-- converted. Answers {"status": 201, "body": ...} the first time and
+-- {"status": 200, ...} with the same ids, writing nothing, after (the
+-- lead row's lock makes concurrent conversions queue). NULL (404) when the
+-- caller cannot see the lead; 403 when its owner is not in their team;
+-- 409 for a disqualified lead; 422 listing what cannot be used.
+CREATE FUNCTION api_leads_convert(p jsonb, p_id uuid, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	l	leads;
+	o	jsonb := coalesce(b->'opportunity', '{}');
+	chk	record;
+	cust	uuid := (b->>'customer_id')::uuid;
+	cont	uuid := (b->>'contact_id')::uuid;
+	opp	uuid;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO l FROM leads WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF l.status = 'converted' THEN
+		RETURN json_build_object('status', 200,
+		    'body', crm_lead_conversion_json(l))::text;
+	END IF;
+	IF l.status = 'disqualified' THEN
+		PERFORM crm_raise('409', 'A disqualified lead cannot be converted; '
+		    'move it back to working first.');
+	END IF;
+	IF NOT crm_mine(l.owner_id) THEN
+		PERFORM crm_raise('403', 'Only the lead''s owner, their managers '
+		    'and admins convert it.');
+	END IF;
+	SELECT * INTO chk FROM crm_lead_conversion_check(b);
+	IF jsonb_array_length(chk.errors) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The conversion cannot use what '
+		    'it names; see errors.', chk.errors);
+	END IF;
+
+	IF cust IS NULL THEN
+		INSERT INTO customers (org_id, owner_id, kind, name, industry,
+		    region, province, city, phone, email, source)
+		VALUES (crm_org(), l.owner_id, CASE WHEN l.company IS NULL
+		    THEN 'person' ELSE 'company' END, coalesce(l.company, l.name),
+		    l.industry, l.region, l.province, l.city, l.phone, l.email,
+		    l.source)
+		RETURNING id INTO cust;
+	END IF;
+	IF cont IS NULL THEN
+		INSERT INTO contacts (org_id, customer_id, name, title, phones,
+		    email)
+		VALUES (crm_org(), cust, l.name, l.title, CASE WHEN l.phone IS NULL
+		    THEN '{}' ELSE ARRAY[l.phone] END, l.email)
+		RETURNING id INTO cont;
+	END IF;
+	IF chk.stage IS NOT NULL THEN
+		INSERT INTO opportunities (org_id, owner_id, customer_id,
+		    contact_id, name, pipeline_id, stage_id, amount,
+		    expected_close_date, source, lead_id, campaign_id)
+		VALUES (crm_org(), l.owner_id, cust, cont,
+		    coalesce(o->>'name', l.company, l.name), chk.pipe, chk.stage,
+		    coalesce((o->>'amount')::crm_money, 0),
+		    (o->>'expected_close_date')::date, l.source, l.id,
+		    l.campaign_id)
+		RETURNING id INTO opp;
+	END IF;
+	UPDATE leads SET status = 'converted', customer_id = cust,
+	    contact_id = cont, opportunity_id = opp, converted_at = now(),
+	    disqualified_reason = NULL
+	WHERE id = p_id;
+	SELECT * INTO l FROM leads WHERE id = p_id;
+	RETURN json_build_object('status', 201,
+	    'body', crm_lead_conversion_json(l))::text;
+END
+$$;
+
 -- --- public web forms (R20) -------------------------------------------------
 
 -- A form an organisation embeds in its web site. Its key is random and

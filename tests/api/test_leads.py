@@ -208,6 +208,8 @@ LEAD_ROUTES = (
     ("POST", "/disqualify", {"reason": "越权"}),
     ("POST", "/assign", {}),
     ("POST", "/assign", {"owner_id": DEMO["rep2"][1]}),
+    ("POST", "/convert", {}),
+    ("POST", "/convert", {"create_opportunity": False}),
 )
 
 
