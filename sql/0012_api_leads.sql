@@ -3,16 +3,14 @@
 -- assignment rules with round robin, qualification (new -> working -> mql
 -- -> sql) and conversion into customer + contact + opportunity in one
 -- statement. The tables leads and lead_status_history are 0010's; this
--- migration adds the configuration tables, one column and one constraint
--- on leads, and the triggers that keep scores, grades and automatic MQL.
+-- migration adds the configuration tables, a column (form_id) and a
+-- constraint on leads, and the triggers that keep scores, grades and
+-- automatic MQL.
 -- Visibility is row-level security's (0010: marketing works every lead,
 -- everyone else their own and their team's); these functions bind the
 -- caller and shape the answers.
 
 -- --- leads: the status machine ----------------------------------------------
-
--- The public web form a lead came through (lead_forms, below).
-ALTER TABLE leads ADD COLUMN form_id uuid;
 
 -- A lead keeps its disqualification reason exactly while it is
 -- disqualified (moving it back to working clears it).
@@ -165,6 +163,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 	    AND (crm_org() IS NULL OR crm_org() = p_org)
 $$;
 
+-- The grade of `score` under thresholds a > b > c.
 CREATE FUNCTION crm_lead_grade_of(score integer, a integer, b integer,
     c integer)
 RETURNS text
@@ -384,7 +383,7 @@ BEGIN
 END
 $$;
 
--- --- owners ------------------------------------------------------------------
+-- --- owners and new leads ---------------------------------------------------
 
 -- Check an owner the caller names for a lead: an active user of the
 -- organisation (422), and one the caller may give leads to (403):
@@ -886,6 +885,7 @@ BEGIN
 END
 $$;
 
+-- The public shape of an organisation's thresholds.
 CREATE FUNCTION lead_grading_json(p_org uuid) RETURNS json
 LANGUAGE sql STABLE AS $$
 	SELECT json_build_object('a', g.a, 'b', g.b, 'c', g.c,
@@ -1293,7 +1293,9 @@ CREATE TABLE lead_forms (
 );
 CREATE INDEX lead_forms_org_idx ON lead_forms (org_id, created_at DESC);
 
-ALTER TABLE leads ADD CONSTRAINT leads_form_fk FOREIGN KEY (org_id, form_id)
+-- The form a lead came through.
+ALTER TABLE leads ADD COLUMN form_id uuid,
+    ADD CONSTRAINT leads_form_fk FOREIGN KEY (org_id, form_id)
     REFERENCES lead_forms (org_id, id);
 -- The rate limit counts a form's leads of the last minute.
 CREATE INDEX leads_form_recent_idx ON leads (form_id, created_at)

@@ -288,17 +288,20 @@ def keys(stack, tokens):
 def test_api_key_scopes(api, stack, tokens, keys):
     x = lead(api, tokens["rep1"])
     before = count(stack, "leads")
-    for method, path, body in (
-            ("GET", "/v1/leads", None),
-            ("POST", "/v1/leads", {"name": "集成线索"}),
-            ("GET", "/v1/leads/" + x["id"], None),
-            ("PATCH", "/v1/leads/" + x["id"], {"notes": "x"}),
-            ("GET", "/v1/leads/%s/history" % x["id"], None)):
+    routes = [("GET", "/v1/leads", None),
+              ("POST", "/v1/leads", {"name": "集成线索"})] + [
+        (method, "/v1/leads/" + x["id"] + path, body)
+        for method, path, body in LEAD_ROUTES]
+    for method, path, body in routes:
         r = api.request(method, path, headers=keys["none"], json=body)
         assert r.status_code == 403, (method, path)
-    r = api.post("/v1/leads", headers=keys["read"], json={"name": "集成线索"})
-    assert r.status_code == 403 and "leads:write" in r.json()["detail"]
+        if method != "GET":
+            r = api.request(method, path, headers=keys["read"], json=body)
+            assert r.status_code == 403, (method, path)
+            assert "leads:write" in r.json()["detail"]
     assert count(stack, "leads") == before
+    assert count(stack, "leads", "id = %s AND version = 1 AND status = "
+                 "'new' AND deleted_at IS NULL", (x["id"],)) == 1
     assert api.get("/v1/leads/" + x["id"], headers=keys["read"]
                    ).status_code == 200
     r = api.post("/v1/leads", headers=keys["write"], json={"name": "集成线索"})
