@@ -245,8 +245,12 @@ api_lead_forms_create(struct http_request *req, struct api_ctx *ctx)
 		(void)api_db_param(ctx, hash);
 	}
 
-	if ((r = db_object(req, ctx, &doc)) <= 0)
+	if ((r = db_object(req, ctx, &doc)) <= 0) {
+		if (r < 0)
+			explicit_bzero(ctx->work->encoded,
+			    sizeof(ctx->work->encoded));
 		return (r == 0 ? KORE_RESULT_RETRY : KORE_RESULT_OK);
+	}
 
 	json_object_set_new(doc, "form_key", json_string(ctx->work->encoded));
 	explicit_bzero(ctx->work->encoded, sizeof(ctx->work->encoded));

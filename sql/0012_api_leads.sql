@@ -12,6 +12,9 @@
 
 -- --- leads: the status machine ----------------------------------------------
 
+-- The public web form a lead came through (lead_forms, below).
+ALTER TABLE leads ADD COLUMN form_id uuid;
+
 -- A lead keeps its disqualification reason exactly while it is
 -- disqualified (moving it back to working clears it).
 ALTER TABLE leads ADD CONSTRAINT leads_disqualified_reason CHECK
@@ -72,8 +75,8 @@ LANGUAGE sql STABLE AS $$
 	    'grade', l.grade, 'customer_id', l.customer_id,
 	    'contact_id', l.contact_id, 'opportunity_id', l.opportunity_id,
 	    'converted_at', l.converted_at, 'external_id', l.external_id,
-	    'created_at', l.created_at, 'updated_at', l.updated_at,
-	    'version', l.version)
+	    'form_id', l.form_id, 'created_at', l.created_at,
+	    'updated_at', l.updated_at, 'version', l.version)
 $$;
 
 -- --- scoring and grading (admin configures) ---------------------------------
@@ -1293,9 +1296,7 @@ CREATE TABLE lead_forms (
 );
 CREATE INDEX lead_forms_org_idx ON lead_forms (org_id, created_at DESC);
 
--- The form a lead came through.
-ALTER TABLE leads ADD COLUMN form_id uuid,
-    ADD CONSTRAINT leads_form_fk FOREIGN KEY (org_id, form_id)
+ALTER TABLE leads ADD CONSTRAINT leads_form_fk FOREIGN KEY (org_id, form_id)
     REFERENCES lead_forms (org_id, id);
 -- The rate limit counts a form's leads of the last minute.
 CREATE INDEX leads_form_recent_idx ON leads (form_id, created_at)

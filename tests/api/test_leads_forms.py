@@ -68,6 +68,10 @@ def test_a_submission_creates_only_a_lead_with_no_actor(api, stack, tokens,
                       "audit_log WHERE entity = 'leads' AND entity_id = %s "
                       "AND action = 'insert'", (doc["id"],))
     assert audit == [(None, None, r.headers["x-request-id"])]
+    got = api.get("/v1/leads/" + doc["id"],
+                  headers=bearer(tokens["marketing"]))
+    assert (got.json()["form_id"], got.json()["notes"]) == (
+        f["id"], "想了解企业版价格")
     hist = api.get("/v1/leads/%s/history" % doc["id"],
                    headers=bearer(tokens["marketing"])).json()["data"]
     assert [(e["from_status"], e["to_status"], e["changed_by"])
