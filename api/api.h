@@ -207,6 +207,32 @@ int api_opportunities_reopen(struct http_request *, struct api_ctx *);
 int api_opportunities_history(struct http_request *, struct api_ctx *);
 
 /* leads.c */
+int api_leads_list(struct http_request *, struct api_ctx *);
+int api_leads_create(struct http_request *, struct api_ctx *);
+int api_leads_get(struct http_request *, struct api_ctx *);
+int api_leads_update(struct http_request *, struct api_ctx *);
+int api_leads_delete(struct http_request *, struct api_ctx *);
+int api_leads_history(struct http_request *, struct api_ctx *);
+int api_leads_qualify(struct http_request *, struct api_ctx *);
+int api_leads_disqualify(struct http_request *, struct api_ctx *);
+int api_leads_assign(struct http_request *, struct api_ctx *);
+int api_leads_convert(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_list(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_create(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_update(struct http_request *, struct api_ctx *);
+int api_lead_scoring_rules_delete(struct http_request *, struct api_ctx *);
+int api_lead_grading_get(struct http_request *, struct api_ctx *);
+int api_lead_grading_put(struct http_request *, struct api_ctx *);
+int api_assignment_rules_list(struct http_request *, struct api_ctx *);
+int api_assignment_rules_create(struct http_request *, struct api_ctx *);
+int api_assignment_rules_update(struct http_request *, struct api_ctx *);
+int api_assignment_rules_delete(struct http_request *, struct api_ctx *);
+int api_lead_forms_list(struct http_request *, struct api_ctx *);
+int api_lead_forms_create(struct http_request *, struct api_ctx *);
+int api_lead_forms_revoke(struct http_request *, struct api_ctx *);
+int api_lead_forms_submit(struct http_request *, struct api_ctx *);
+/* routes.c: the fields of a conversion's nested `opportunity` */
+extern const struct crm_field api_lead_opportunity_fields[];
 
 /* activities.c */
 int api_activities_create(struct http_request *, struct api_ctx *);

@@ -407,6 +407,163 @@ static const struct crm_field funnel_query[] = {
 
 /* --- leads (sql/0012) --- */
 
+static const char *const lead_statuses[] = {"new", "working", "mql", "sql",
+    "converted", "disqualified", NULL};
+static const char *const lead_qualified[] = {"mql", "sql", NULL};
+
+/* A lead as created by hand or by an integration. */
+static const struct crm_field lead_create[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    END,
+};
+
+/* PATCH: the same fields, and the status with its reason. */
+static const struct crm_field lead_update[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"notes", CRM_T_TEXT, CRM_F_NULLABLE, 1, 10000, NULL},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"external_id", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, lead_statuses},
+    {"disqualified_reason", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field leads_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    {"status", CRM_T_ENUM, 0, 0, 0, lead_statuses},
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"source", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"grade", CRM_T_ENUM, 0, 0, 0, grades},
+    {"q", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"created_after", CRM_T_TIME, 0, 0, 0, NULL},
+    {"created_before", CRM_T_TIME, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field lead_qualify_body[] = {
+    {"to", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, lead_qualified},
+    END,
+};
+
+static const struct crm_field lead_disqualify_body[] = {
+    {"reason", CRM_T_TEXT, CRM_F_REQUIRED, 1, 500, NULL},
+    END,
+};
+
+static const char *const lead_rule_kinds[] = {"field", "activity", NULL};
+static const char *const lead_rule_fields[] = {"source", "industry", "region",
+    "province", "city", "title", "company", "email_domain", NULL};
+static const char *const lead_rule_ops[] = {"eq", "contains", "present", NULL};
+static const char *const lead_activity_types[] = {"call", "email", "meeting",
+    "visit", "note", NULL};
+
+/* A scoring rule; the database checks that its parts fit its kind. */
+static const struct crm_field lead_scoring_rule_body[] = {
+    {"kind", CRM_T_ENUM, CRM_F_REQUIRED, 0, 0, lead_rule_kinds},
+    {"field", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_rule_fields},
+    {"op", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_rule_ops},
+    {"value", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"activity_type", CRM_T_ENUM, CRM_F_NULLABLE, 0, 0, lead_activity_types},
+    {"points", CRM_T_INT, CRM_F_REQUIRED, -100, 100, NULL},
+    END,
+};
+
+static const struct crm_field lead_grading_body[] = {
+    {"a", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"b", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"c", CRM_T_INT, CRM_F_REQUIRED, -100000, 100000, NULL},
+    {"mql_score", CRM_T_INT, CRM_F_REQUIRED | CRM_F_NULLABLE, -100000, 100000,
+	NULL},
+    END,
+};
+
+static const struct crm_field lead_assign_body[] = {
+    {"owner_id", CRM_T_UUID, 0, 0, 0, NULL},
+    END,
+};
+
+/* An assignment rule: conditions, then one user or a rotation. */
+static const struct crm_field assignment_rule_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"position", CRM_T_INT, 0, 1, 100000, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"industry", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"region", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"province", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"city", CRM_T_TEXT, CRM_F_NULLABLE, 1, 50, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"user_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"round_robin_user_ids", CRM_T_UUID_ARRAY, CRM_F_NULLABLE, 0, 50, NULL},
+    END,
+};
+
+static const struct crm_field lead_form_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 100, NULL},
+    {"source", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"campaign_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"default_owner_id", CRM_T_UUID, CRM_F_REQUIRED, 0, 0, NULL},
+    {"rate_limit_per_minute", CRM_T_INT, 0, 1, 600, NULL},
+    END,
+};
+
+/* What a visitor sends through a public web form. */
+static const struct crm_field lead_form_submit_body[] = {
+    {"name", CRM_T_TEXT, CRM_F_REQUIRED, 1, 200, NULL},
+    {"company", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"title", CRM_T_TEXT, CRM_F_NULLABLE, 1, 100, NULL},
+    {"phone", CRM_T_PHONE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"email", CRM_T_EMAIL, CRM_F_NULLABLE, 0, 0, NULL},
+    {"message", CRM_T_TEXT, CRM_F_NULLABLE, 1, 5000, NULL},
+    END,
+};
+
+static const struct crm_field lead_convert_body[] = {
+    {"customer_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"contact_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"create_opportunity", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"opportunity", CRM_T_OBJECT, 0, 0, 0, NULL},
+    END,
+};
+
+/* The conversion's `opportunity`, checked by its handler (api/leads.c). */
+const struct crm_field api_lead_opportunity_fields[] = {
+    {"name", CRM_T_TEXT, CRM_F_NULLABLE, 1, 200, NULL},
+    {"amount", CRM_T_DECIMAL, CRM_F_NULLABLE, 2, 13, NULL},
+    {"expected_close_date", CRM_T_DATE, CRM_F_NULLABLE, 0, 0, NULL},
+    {"pipeline_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    {"stage_id", CRM_T_UUID, CRM_F_NULLABLE, 0, 0, NULL},
+    END,
+};
+
+/* The route table's methods are macros below; leads adds PUT. */
+#define PUT HTTP_METHOD_PUT
+
 /* --- activities and tasks (sql/0013) --- */
 
 static const char *const activity_types[] = {"call", "email", "meeting",
@@ -935,6 +1092,57 @@ const struct api_route api_routes[] = {
 	"opportunities:read", no_params, NULL, api_opportunities_history},
 
     /* --- leads --- */
+    {GET, "/v1/leads", "listLeads", NONE, "leads:read", leads_query, NULL,
+	api_leads_list},
+    {POST, "/v1/leads", "createLead", JSON, "leads:write", no_params,
+	lead_create, api_leads_create},
+    {GET, "/v1/leads/{id}", "getLead", NONE, "leads:read", no_params, NULL,
+	api_leads_get},
+    {PATCH, "/v1/leads/{id}", "updateLead", JSON, "leads:write", no_params,
+	lead_update, api_leads_update},
+    {DELETE, "/v1/leads/{id}", "deleteLead", NONE, "leads:write", no_params,
+	NULL, api_leads_delete},
+    {GET, "/v1/leads/{id}/history", "getLeadHistory", NONE, "leads:read",
+	no_params, NULL, api_leads_history},
+    {POST, "/v1/leads/{id}/qualify", "qualifyLead", JSON, "leads:write",
+	no_params, lead_qualify_body, api_leads_qualify},
+    {POST, "/v1/leads/{id}/disqualify", "disqualifyLead", JSON, "leads:write",
+	no_params, lead_disqualify_body, api_leads_disqualify},
+    {GET, "/v1/lead-scoring-rules", "listLeadScoringRules", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_lead_scoring_rules_list},
+    {POST, "/v1/lead-scoring-rules", "createLeadScoringRule", JSON, PEOPLE_ONLY,
+	no_params, lead_scoring_rule_body, api_lead_scoring_rules_create},
+    {PATCH, "/v1/lead-scoring-rules/{id}", "updateLeadScoringRule", JSON,
+	PEOPLE_ONLY, no_params, lead_scoring_rule_body,
+	api_lead_scoring_rules_update},
+    {DELETE, "/v1/lead-scoring-rules/{id}", "deleteLeadScoringRule", NONE,
+	PEOPLE_ONLY, no_params, NULL, api_lead_scoring_rules_delete},
+    {GET, "/v1/lead-grading", "getLeadGrading", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_lead_grading_get},
+    {PUT, "/v1/lead-grading", "setLeadGrading", JSON, PEOPLE_ONLY, no_params,
+	lead_grading_body, api_lead_grading_put},
+    {POST, "/v1/leads/{id}/assign", "assignLead", JSON, "leads:write",
+	no_params, lead_assign_body, api_leads_assign},
+    {POST, "/v1/leads/{id}/convert", "convertLead", JSON, "leads:write",
+	no_params, lead_convert_body, api_leads_convert},
+    {GET, "/v1/assignment-rules", "listAssignmentRules", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_assignment_rules_list},
+    {POST, "/v1/assignment-rules", "createAssignmentRule", JSON, PEOPLE_ONLY,
+	no_params, assignment_rule_body, api_assignment_rules_create},
+    {PATCH, "/v1/assignment-rules/{id}", "updateAssignmentRule", JSON,
+	PEOPLE_ONLY, no_params, assignment_rule_body,
+	api_assignment_rules_update},
+    {DELETE, "/v1/assignment-rules/{id}", "deleteAssignmentRule", NONE,
+	PEOPLE_ONLY, no_params, NULL, api_assignment_rules_delete},
+    {GET, "/v1/lead-forms", "listLeadForms", NONE, PEOPLE_ONLY, no_params, NULL,
+	api_lead_forms_list},
+    {POST, "/v1/lead-forms", "createLeadForm", JSON, PEOPLE_ONLY, no_params,
+	lead_form_body, api_lead_forms_create},
+    {DELETE, "/v1/lead-forms/{id}", "revokeLeadForm", NONE, PEOPLE_ONLY,
+	no_params, NULL, api_lead_forms_revoke},
+    /* Public: the form key in the path is the only credential. */
+    {POST, "/v1/forms/{form_key}/leads", "submitLeadForm", JSON, NULL,
+	no_params, lead_form_submit_body, api_lead_forms_submit},
 
     /* --- activities and tasks --- */
     {GET, "/v1/activities", "listActivities", NONE, "activities:read",
