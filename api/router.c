@@ -238,7 +238,9 @@ query_read(struct http_request *req, struct api_ctx *ctx)
  * For routes that take a JSON body: check the media type (415), read the
  * whole body (from memory or Kore's disk offload), parse it strictly (400)
  * and validate it against the route's fields (422, every field listed).
- * PATCH bodies are merge patches: required fields may be absent.
+ * An empty body is an empty object, so actions without arguments need
+ * none and creates list their missing fields. PATCH bodies are merge
+ * patches: required fields may be absent.
  */
 static int
 body_read(struct http_request *req, struct api_ctx *ctx)
@@ -252,6 +254,15 @@ body_read(struct http_request *req, struct api_ctx *ctx)
 
 	if (ctx->route->body != API_BODY_JSON)
 		return (1);
+
+	/* No body at all reads as {} (POST /v1/opportunities/{id}/win). */
+	crm_error_init(&err);
+	if (req->content_length == 0) {
+		ok = (ctx->body = json_object()) != NULL;
+		if (!ok)
+			crm_error_set(&err, CRM_ERR_INTERNAL, NULL);
+		goto validate;
+	}
 
 	ctype = NULL;
 	(void)http_request_header(req, "content-type", &ctype);
@@ -273,13 +284,13 @@ body_read(struct http_request *req, struct api_ctx *ctx)
 			break;
 	}
 
-	crm_error_init(&err);
 	ok = (n >= 0 && crm_json_parse_object(buf, len, &ctx->body, &err));
 	if (n < 0)
 		crm_error_set(&err, CRM_ERR_BAD_REQUEST,
 		    "The request body could not be read.");
 	kore_free(buf);
 
+validate:
 	if (ok && ctx->route->fields != NULL)
 		ok = crm_validate_object(ctx->body, ctx->route->fields,
 		    req->method == HTTP_METHOD_PATCH, &err);

@@ -149,3 +149,26 @@ def test_every_log_line_is_json_or_kore(stack, api):
     for line in stack.log_lines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_an_empty_body_is_an_empty_object(api, tokens):
+    """Actions without arguments need no body; a create without one lists
+    its required fields (422), not a parse error; an empty body sent as
+    text/plain is still just empty."""
+    from conftest import bearer
+    h = bearer(tokens["rep1"])
+    r = api.post("/v1/customers", headers=h)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"name"}
+    opp = api.post("/v1/opportunities", headers=h, json={
+        "name": "空请求体测试", "amount": "10.00",
+        "customer_id": "00000000-0000-4000-8000-000000001001"})
+    assert opp.status_code == 201, opp.text
+    r = api.post("/v1/opportunities/%s/win" % opp.json()["id"], headers={
+        **h, "content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "won"
+    # A body that is not empty must still be JSON.
+    r = api.post("/v1/opportunities/%s/reopen" % opp.json()["id"],
+                 headers={**h, "content-type": "text/plain"}, data="{}")
+    assert r.status_code == 415
