@@ -144,3 +144,29 @@ CREATE TRIGGER customers_merged AFTER UPDATE OF merged_into ON customers
 	FOR EACH ROW WHEN (OLD.merged_into IS NULL AND
 	    NEW.merged_into IS NOT NULL)
 	EXECUTE FUNCTION crm_customer_merged();
+
+-- --- a converted lead's history (R20) -------------------------------------------
+
+-- When a lead is converted, the activities and tasks logged on it join
+-- what it became (as Salesforce carries them to the account, contact and
+-- opportunity): those without a customer get the lead's new customer, and
+-- its contact and opportunity where they name none, so the 360° view and
+-- the opportunity show the history that won the deal.
+CREATE FUNCTION crm_lead_converted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	UPDATE activities SET customer_id = NEW.customer_id,
+	    contact_id = coalesce(contact_id, NEW.contact_id),
+	    opportunity_id = coalesce(opportunity_id, NEW.opportunity_id)
+	WHERE org_id = NEW.org_id AND lead_id = NEW.id AND customer_id IS NULL;
+	UPDATE tasks SET customer_id = NEW.customer_id,
+	    contact_id = coalesce(contact_id, NEW.contact_id),
+	    opportunity_id = coalesce(opportunity_id, NEW.opportunity_id)
+	WHERE org_id = NEW.org_id AND lead_id = NEW.id AND customer_id IS NULL;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER leads_converted AFTER UPDATE OF status ON leads
+	FOR EACH ROW WHEN (OLD.status <> 'converted' AND
+	    NEW.status = 'converted')
+	EXECUTE FUNCTION crm_lead_converted();
