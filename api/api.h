@@ -306,6 +306,14 @@ int api_deliveries_create(struct http_request *, struct api_ctx *);
 int api_deliveries_list(struct http_request *, struct api_ctx *);
 int api_deliveries_update(struct http_request *, struct api_ctx *);
 
+/* --- idempotency and rate limits --- */
+
+/* --- webhooks and events --- */
+
+/* --- imports and exports --- */
+
+/* --- batch --- */
+
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];
 extern const size_t crm_openapi_json_len;

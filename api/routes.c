@@ -912,6 +912,14 @@ static const struct crm_field delivery_patch[] = {
     END,
 };
 
+/* --- idempotency and rate limits (sql/0030) --- */
+
+/* --- webhooks and events (sql/0031) --- */
+
+/* --- imports and exports (sql/0032) --- */
+
+/* --- batch (sql/0033) --- */
+
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
 
@@ -1275,6 +1283,14 @@ const struct api_route api_routes[] = {
 	"orders:write", no_params, delivery_body, api_deliveries_create},
     {PATCH, "/v1/subscriptions/{id}/deliveries/{delivery_id}", "updateDelivery",
 	JSON, "orders:write", no_params, delivery_patch, api_deliveries_update},
+
+    /* --- idempotency and rate limits --- */
+
+    /* --- webhooks and events --- */
+
+    /* --- imports and exports --- */
+
+    /* --- batch --- */
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

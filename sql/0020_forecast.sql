@@ -59,14 +59,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- The month an opportunity counts in: open deals by expected close date,
--- closed ones by the day they closed; NULL (counted nowhere) for an open
--- deal without a close date.
+-- closed ones by the day they closed; an open deal without a close date
+-- in the month 'infinity', which no period reaches but the open pipeline
+-- counts.
 CREATE FUNCTION crm_forecast_month(status text, close date,
     closed_at timestamptz)
 RETURNS date
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-	SELECT date_trunc('month', CASE WHEN status = 'open' THEN close
-	    ELSE (closed_at AT TIME ZONE crm_org_timezone())::date END)::date
+	SELECT coalesce(date_trunc('month', CASE WHEN status = 'open' THEN
+	    close ELSE (closed_at AT TIME ZONE crm_org_timezone())::date
+	    END)::date, 'infinity')
 $$;
 
 -- --- the rollup ------------------------------------------------------------
@@ -109,7 +111,7 @@ LANGUAGE sql IMMUTABLE AS $$
 	FROM (%s) o
 	CROSS JOIN LATERAL (SELECT crm_forecast_month(o.status,
 	    o.expected_close_date, o.closed_at) AS m) m
-	WHERE o.deleted_at IS NULL AND m.m IS NOT NULL
+	WHERE o.deleted_at IS NULL
 	GROUP BY 1, 2, 3, 4, 5
 	HAVING sum(o.s) <> 0 OR sum(o.s * o.amount) <> 0
 	ORDER BY 1, 2, 3, 4, 5
@@ -394,6 +396,9 @@ BEGIN
 		PERFORM crm_raise('403', 'You may read this quota but not '
 		    'change it.');
 	END IF;
+	-- Locked only now: FOR UPDATE applies the update policy, which would
+	-- turn the 403 above into a 404.
+	SELECT * INTO cur FROM quotas WHERE id = p_id FOR UPDATE;
 	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
 		PERFORM crm_raise('412', 'The quota changed since you read it '
 		    '(version ' || cur.version || ').');
@@ -426,6 +431,9 @@ BEGIN
 		    'remove it.');
 	END IF;
 	DELETE FROM quotas WHERE id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
 	RETURN '{}';
 END
 $$;
@@ -476,6 +484,10 @@ BEGIN
 		    'admins, executives and integrations.');
 	END IF;
 	today := crm_today();
+	-- One snapshot at a time per organisation: a second caller waits and
+	-- then replaces the day's rows, instead of colliding on them.
+	PERFORM pg_advisory_xact_lock(hashtext('crm.snapshot'),
+	    hashtext(crm_org()::text));
 	DELETE FROM forecast_snapshots WHERE org_id = crm_org()
 	    AND snapshot_date = today;
 	INSERT INTO forecast_snapshots (org_id, snapshot_date, owner_id,

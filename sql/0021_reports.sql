@@ -59,7 +59,9 @@ BEGIN
 		SELECT o.*, c.region,
 		    o.created_at >= per.t0 AND o.created_at < per.t1 AS created,
 		    o.closed_at >= per.t0 AND o.closed_at < per.t1 AS closed
-		FROM opportunities o JOIN customers c ON c.id = o.customer_id
+		-- A deal stays even when its customer is out of sight.
+		FROM opportunities o LEFT JOIN customers c
+		    ON c.id = o.customer_id
 		WHERE o.deleted_at IS NULL AND o.pipeline_id = pipe
 		  AND ((o.created_at >= per.t0 AND o.created_at < per.t1) OR
 		       (o.closed_at >= per.t0 AND o.closed_at < per.t1))

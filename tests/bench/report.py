@@ -217,8 +217,14 @@ def report(args):
     # its statements, so -M prepared is the ceiling; -M extended (unnamed
     # statements) is shown for /readyz as a reference.
     ceilings = {}
+    # Runs named in <pgbench dir>/extra are references no endpoint is
+    # compared with (the bare SQL an optimisation replaces).
+    extra_file = os.path.join(args.pgbench, "extra")
+    extra = set(open(extra_file).read().split()) \
+        if os.path.exists(extra_file) else set()
     names = ["extended", "prepared"] + sorted(
-        {r.get("ceiling") for r in runs} - {None, "extended", "prepared"})
+        ({r.get("ceiling") for r in runs} | extra) -
+        {None, "extended", "prepared"})
     labels = {"extended": ("/readyz SQL", "pgbench -M extended"),
               "prepared": ("/readyz SQL", "pgbench -M prepared")}
     for mode in names:
