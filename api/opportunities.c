@@ -28,7 +28,7 @@ int
 api_opportunities_funnel(struct http_request *req, struct api_ctx *ctx)
 {
 	return (api_db_with(req, ctx, "SELECT api_opportunities_funnel($1, $2)",
-	    ctx->query, 200, API_RESP_PLAIN));
+	    ctx->query, 200, API_RESP_CSV));
 }
 
 /* GET /v1/opportunities/{id} */

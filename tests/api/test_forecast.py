@@ -561,3 +561,19 @@ def test_reports_as_csv(api, dataset):
     r = api.get("/v1/forecast", headers=h, params={"period": "nope"})
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_funnel_as_csv(api, dataset):
+    import csv
+    import io
+    h = {**bearer(dataset["tokens"]["manager"]), "Accept": "text/csv"}
+    r = api.get("/v1/opportunities/funnel", headers=h)
+    assert r.status_code == 200
+    assert 'filename="funnel.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"),
+                                           newline="")))
+    st = dataset["stages"]
+    assert [x["stage_id"] for x in rows] == [st[p]["id"] for p in sorted(st)]
+    js = api.get("/v1/opportunities/funnel", headers=bearer(
+        dataset["tokens"]["manager"])).json()
+    assert [x["amount"] for x in rows] == [s["amount"] for s in js["stages"]]
