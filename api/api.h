@@ -67,6 +67,7 @@ struct api_ctx {
 	json_t *query; /* the parsed, validated query parameters */
 	struct api_work *work;
 	int step; /* a handler's own progress across wake-ups */
+	json_t *state; /* a handler's own JSON across wake-ups; freed with it */
 	const char *location; /* collection for Location (default: path) */
 };
 
