@@ -26,6 +26,7 @@ static int duplicate_check(json_t *, size_t, json_t *, struct crm_error *);
 static json_t *result_problem(size_t, json_t *, const struct crm_error *,
     const char *, const char *);
 static json_t *db_result(json_t *, const char *, const char *, json_t *);
+static void data_fields(struct crm_error *);
 static void roll_back(json_t *, const char *, const char *);
 
 static const char *const ops[] = {"create", "update", "upsert", NULL};
@@ -376,11 +377,34 @@ db_result(json_t *r, const char *instance, const char *request_id, json_t *logs)
 				json_string_value(
 				    json_object_get(r, "message"))));
 	}
+	data_fields(&err);
 	res = result_problem(index, json_is_string(id) ? id : NULL, &err,
 	    instance, request_id);
 	crm_error_cleanup(&err);
 
 	return (res);
+}
+
+/*
+ * The database's field errors name fields of the item's data (the body of
+ * a single request): name them "data.<field>", as the checks here do.
+ */
+static void
+data_fields(struct crm_error *err)
+{
+	json_t *e;
+	const char *field;
+	char path[160];
+	size_t i;
+
+	json_array_foreach(err->errors, i, e)
+	{
+		field = json_string_value(json_object_get(e, "field"));
+		if (field == NULL)
+			continue;
+		(void)snprintf(path, sizeof(path), "data.%s", field);
+		(void)json_object_set_new(e, "field", json_string(path));
+	}
 }
 
 /*

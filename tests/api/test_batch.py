@@ -396,6 +396,15 @@ def test_opportunities_products_and_activities(api, tokens):
                                   "customer_id": str(uuid.uuid4())}}]))
     r = a["results"]
     assert [x["status"] for x in r] == [201, 422]
+    # The database's field errors too are the single route's, in data.
+    alone = api.post("/v1/activities", headers=bearer(tokens["rep1"]), json={
+        "type": "visit", "subject": "拜访", "customer_id": str(uuid.uuid4())})
+    assert alone.status_code == 422
+    assert [("data." + e["field"], e["code"], e["message"])
+            for e in alone.json()["errors"]] == [
+        (e["field"], e["code"], e["message"])
+        for e in r[1]["problem"]["errors"]]
+    assert shape(alone.json()) == shape(r[1]["problem"])
     a = ok(batch(api, tokens["rep2"], "activities", [
         {"op": "update", "id": r[0]["id"], "data": {"outcome": "x"}}]))
     assert a["results"][0]["status"] == 404

@@ -167,7 +167,11 @@ static const char db_answer[] =
     "{\"index\": 3, \"id\": null, \"state\": \"CR409\", \"message\": "
     "\"A thing with this external_id already exists.\", \"detail\": null},"
     "{\"index\": 4, \"id\": null, \"state\": \"XX000\", \"message\": "
-    "\"secret internals\", \"detail\": null}"
+    "\"secret internals\", \"detail\": null},"
+    "{\"index\": 5, \"id\": null, \"state\": \"CR422\", \"message\": "
+    "\"Bad links; see errors.\", \"detail\": \"[{\\\"field\\\": "
+    "\\\"customer_id\\\", \\\"code\\\": \\\"not_found\\\", "
+    "\\\"message\\\": \\\"No such customer.\\\"}]\"}"
     "]}";
 
 static void
@@ -183,12 +187,13 @@ test_answer(void)
 			   "{\"op\":\"update\",\"id\":\"" ID1 "\","
 			   "\"data\":{\"name\":\"乙\"}},"
 			   "{\"op\":\"create\",\"data\":{\"name\":\"丙\"}},"
-			   "{\"op\":\"create\",\"data\":{\"name\":\"丁\"}}"
+			   "{\"op\":\"create\",\"data\":{\"name\":\"丁\"}},"
+			   "{\"op\":\"create\",\"data\":{\"name\":\"戊\"}}"
 			   "]",
 	    0, NULL);
 	CHECK(crm_batch_check(&things, items, 0, "/v1/things/batch", "rid3",
 		  &results, &todo) == CRM_OK);
-	CHECK(json_array_size(todo) == 4);
+	CHECK(json_array_size(todo) == 5);
 	logs = json_array();
 	text = crm_batch_answer(results, db_answer, sizeof(db_answer) - 1, 0,
 	    "/v1/things/batch", "rid3", logs, &len);
@@ -196,7 +201,7 @@ test_answer(void)
 	doc = json_loads(text, 0, NULL);
 	CHECK(json_is_false(json_object_get(doc, "rolled_back")));
 	CHECK(json_integer_value(json_object_get(doc, "succeeded")) == 1);
-	CHECK(json_integer_value(json_object_get(doc, "failed")) == 4);
+	CHECK(json_integer_value(json_object_get(doc, "failed")) == 5);
 	r = json_object_get(doc, "results");
 	CHECK(status_of(r, 0) == 201);
 	CHECK_STR(json_string_value(
@@ -223,6 +228,9 @@ test_answer(void)
 	CHECK_STR(json_string_value(
 		      json_object_get(json_array_get(logs, 0), "message")),
 	    "secret internals");
+	/* The database's field errors are named inside data too. */
+	CHECK(status_of(r, 5) == 422);
+	CHECK_STR(field_of(r, 5, 0), "data.customer_id");
 	json_decref(doc);
 	free(text);
 	json_decref(results);
@@ -243,7 +251,7 @@ test_answer(void)
 	CHECK_STR(json_string_value(json_object_get(p, "type")),
 	    "urn:crm:problem:failed-dependency");
 	CHECK_STR(json_string_value(json_object_get(p, "detail")),
-	    "Not written: the batch is all or none and items 1, 2, 3, 4 "
+	    "Not written: the batch is all or none and items 1, 2, 3, 4, 5 "
 	    "failed.");
 	CHECK(status_of(r, 3) == 409);
 	json_decref(doc);
