@@ -21,7 +21,7 @@ CRM_RUN_PACKAGES="kore libjwt-dev libjansson-dev libpq-dev libssl-dev
     cmake gcc make pkg-config python3 python3-yaml postgresql
     postgresql-contrib nginx-light openssl curl ca-certificates"
 CRM_TEST_PACKAGES="python3-pytest python3-requests python3-jsonschema
-    python3-psycopg python3-yaml wrk postgresql-contrib clang-format"
+    python3-psycopg python3-yaml wrk postgresql-contrib clang-format nodejs"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -39,6 +39,24 @@ crm_deps() {
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The npm tools of the tests, pinned in tests/client (the OpenAPI lint, the
+# generated TypeScript client): npm from Debian when the installed nodejs
+# came without it, then `npm ci` of the committed lock whenever the lock
+# changed since the last install (node_modules/ is ignored by git).
+crm_npm_deps() {
+	local dir=$CRM_ROOT/tests/client stamp sum
+	command -v npm >/dev/null 2>&1 || crm_deps npm
+	stamp=$dir/node_modules/.crm-lock-sha256
+	sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+		return 0
+	fi
+	say "installing the tests' npm tools (npm ci in tests/client)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+	    die "npm ci failed in tests/client"
+	printf '%s\n' "$sum" >"$stamp"
 }
 
 # The PostgreSQL binaries of the newest installed major version.

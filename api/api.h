@@ -67,6 +67,7 @@ struct api_ctx {
 	json_t *query; /* the parsed, validated query parameters */
 	struct api_work *work;
 	int step; /* a handler's own progress across wake-ups */
+	json_t *state; /* a handler's own JSON across wake-ups; freed with it */
 	const char *location; /* collection for Location (default: path) */
 };
 
@@ -313,6 +314,18 @@ int api_deliveries_update(struct http_request *, struct api_ctx *);
 /* --- imports and exports --- */
 
 /* --- batch --- */
+/* batch.c: POST /v1/{resource}/batch */
+int api_customers_batch(struct http_request *, struct api_ctx *);
+int api_contacts_batch(struct http_request *, struct api_ctx *);
+int api_leads_batch(struct http_request *, struct api_ctx *);
+int api_opportunities_batch(struct http_request *, struct api_ctx *);
+int api_products_batch(struct http_request *, struct api_ctx *);
+int api_activities_batch(struct http_request *, struct api_ctx *);
+/* routes.c: what each batch checks its items against */
+struct crm_batch_kind;
+extern const struct crm_batch_kind api_batch_customers, api_batch_contacts,
+    api_batch_leads, api_batch_opportunities, api_batch_products,
+    api_batch_activities;
 
 /* the embedded spec (generated from openapi/openapi.yaml) */
 extern const char crm_openapi_json[];

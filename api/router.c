@@ -139,6 +139,7 @@ ctx_free(struct http_request *req)
 	crm_db_free(ctx->db);
 	json_decref(ctx->body);
 	json_decref(ctx->query);
+	json_decref(ctx->state);
 	kore_free(ctx->principal);
 	if (ctx->work != NULL) {
 		explicit_bzero(ctx->work->password,

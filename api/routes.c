@@ -919,6 +919,31 @@ static const struct crm_field delivery_patch[] = {
 /* --- imports and exports (sql/0032) --- */
 
 /* --- batch (sql/0033) --- */
+#include "crm/batch.h"
+
+/* A batch: its items are checked one by one in api/batch.c. */
+static const struct crm_field batch_body[] = {
+    {"items", CRM_T_OBJECT_ARRAY, CRM_F_REQUIRED, 1, CRM_BATCH_MAX, NULL},
+    {"all_or_none", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+/*
+ * What each batch checks its items' data against: the very lists of the
+ * single-record routes (POST for create and upsert, PATCH for update).
+ */
+const struct crm_batch_kind api_batch_customers = {"customers", customer_body,
+    customer_body, 1, 0};
+const struct crm_batch_kind api_batch_contacts = {"contacts", contact_body,
+    contact_body, 0, 1};
+const struct crm_batch_kind api_batch_leads = {"leads", lead_create,
+    lead_update, 1, 0};
+const struct crm_batch_kind api_batch_opportunities = {"opportunities",
+    opportunity_body, opportunity_body, 1, 0};
+const struct crm_batch_kind api_batch_products = {"products", product_body,
+    product_body, 1, 0};
+const struct crm_batch_kind api_batch_activities = {"activities", activity_body,
+    activity_body, 0, 0};
 
 /* Scope no API key can hold: the route needs a person's access token. */
 #define PEOPLE_ONLY "admin:people-only"
@@ -1291,6 +1316,18 @@ const struct api_route api_routes[] = {
     /* --- imports and exports --- */
 
     /* --- batch --- */
+    {POST, "/v1/customers/batch", "batchCustomers", JSON, "customers:write",
+	no_params, batch_body, api_customers_batch},
+    {POST, "/v1/contacts/batch", "batchContacts", JSON, "contacts:write",
+	no_params, batch_body, api_contacts_batch},
+    {POST, "/v1/leads/batch", "batchLeads", JSON, "leads:write", no_params,
+	batch_body, api_leads_batch},
+    {POST, "/v1/opportunities/batch", "batchOpportunities", JSON,
+	"opportunities:write", no_params, batch_body, api_opportunities_batch},
+    {POST, "/v1/products/batch", "batchProducts", JSON, "products:write",
+	no_params, batch_body, api_products_batch},
+    {POST, "/v1/activities/batch", "batchActivities", JSON, "activities:write",
+	no_params, batch_body, api_activities_batch},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -29,6 +29,8 @@ static const struct {
     [CRM_ERR_UNSUPPORTED_MEDIA] = {415, "unsupported-media-type",
 	"Unsupported media type"},
     [CRM_ERR_VALIDATION] = {422, "validation-failed", "Validation failed"},
+    [CRM_ERR_FAILED_DEPENDENCY] = {424, "failed-dependency",
+	"Failed dependency"},
     [CRM_ERR_RATE_LIMITED] = {429, "rate-limited", "Too many requests"},
     [CRM_ERR_INTERNAL] = {500, "internal", "Internal server error"},
     [CRM_ERR_UNAVAILABLE] = {503, "unavailable", "Service unavailable"},

@@ -31,6 +31,7 @@ enum crm_error_kind {
 	CRM_ERR_TOO_LARGE, /* 413 */
 	CRM_ERR_UNSUPPORTED_MEDIA, /* 415 */
 	CRM_ERR_VALIDATION, /* 422 */
+	CRM_ERR_FAILED_DEPENDENCY, /* 424: not done because another part failed */
 	CRM_ERR_RATE_LIMITED, /* 429 */
 	CRM_ERR_INTERNAL, /* 500 */
 	CRM_ERR_UNAVAILABLE, /* 503 */
