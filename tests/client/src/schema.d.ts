@@ -8090,6 +8090,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Funnel"];
+                    "text/csv": string;
                 };
             };
             401: components["responses"]["Unauthorized"];
