@@ -222,6 +222,46 @@ def test_order_on_someone_elses_customer_does_not_leak(api, stack, tokens):
     assert counts(stack) == before
 
 
+def new_contract(api, token, customer):
+    r = api.post("/v1/contracts", headers=bearer(token),
+                 json={"customer_id": customer, "title": "期刊订阅合同"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_contract_must_be_the_customers_and_visible(api, stack, tokens):
+    """contract_id names a contract of the order's customer that the caller
+    can see; rep 2's contract answers exactly as one that does not exist,
+    on create and on PATCH, and nothing is written."""
+    theirs = new_contract(api, tokens["rep2"], C_REP2)
+    other_customer = new_contract(api, tokens["rep1"], C_REP1_B)
+    mine = new_contract(api, tokens["rep1"], C_REP1)
+    o = order(api, tokens["rep1"])
+    before = counts(stack)
+    want = [{"field": "contract_id", "code": "not_found",
+             "message": "contract_id names no contract of this customer "
+                        "that you can see."}]
+    answers = []
+    for cid in (theirs, str(uuid.uuid4()), other_customer):
+        r = place(api, tokens["rep1"], contract_id=cid)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == want
+        answers.append(problem(r))
+        r = api.patch("/v1/orders/" + o["id"],
+                      headers=bearer(tokens["rep1"]), json={"contract_id": cid})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == want
+        answers.append(problem(r))
+    assert len(set(answers)) == 1
+    assert counts(stack) == before
+    assert api.get("/v1/orders/" + o["id"], headers=bearer(tokens["rep1"])
+                   ).json()["contract_id"] is None
+    assert order(api, tokens["rep1"], contract_id=mine)["contract_id"] == mine
+    r = api.patch("/v1/orders/" + o["id"], headers=bearer(tokens["rep1"]),
+                  json={"contract_id": mine})
+    assert r.status_code == 200 and r.json()["contract_id"] == mine
+
+
 def test_duplicate_external_id(api, stack, tokens):
     ext = "K3-" + uuid.uuid4().hex[:8]
     order(api, tokens["rep1"], external_id=ext)
