@@ -49,3 +49,83 @@ BEGIN
 	RETURN errors;
 END
 $$;
+
+-- --- task transfers: one locked step that keeps every rule (0013) -----------
+
+-- The old crm_task_reassign(uuid, uuid) moved any task the caller could
+-- change to anyone, whatever its status, and left the history to its
+-- caller: granted to crm_app, it was a way round the transfer rules.
+DROP FUNCTION crm_task_reassign(uuid, uuid);
+
+-- Give task `p_id` to `p_to`, recording the transfer (with `p_note`) in
+-- its history; the one way a task changes hands. Runs as the schema owner
+-- because the new assignee may take the task out of the caller's sight,
+-- which row-level security would refuse as a write of a row they cannot
+-- read; so it applies every rule itself, whoever calls it: the task must
+-- be one the bound caller may change (the tasks_update policy's verdict:
+-- same organisation, they work on the assignee's or the creator's
+-- records; 404 otherwise, exactly as for a task that does not exist),
+-- open or in progress (409), and `p_to` an active user of the
+-- organisation other than the assignee (422). The row is locked before
+-- anything is checked, so concurrent transfers queue and each one sees
+-- the assignee the one before it left (or no task at all, when that one
+-- took it out of the caller's sight); a refused transfer writes nothing.
+CREATE FUNCTION crm_task_reassign(p_id uuid, p_to uuid,
+    p_note text DEFAULT NULL)
+RETURNS tasks
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	cur	tasks;
+	t	tasks;
+BEGIN
+	IF crm_org() IS NULL THEN
+		PERFORM crm_raise('401', 'The credentials are invalid.');
+	END IF;
+	SELECT * INTO cur FROM tasks
+	WHERE id = p_id AND org_id = crm_org() AND deleted_at IS NULL
+	  AND (crm_mine(assignee_id) OR crm_mine(created_by))
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		PERFORM crm_raise('404', 'The resource does not exist.');
+	END IF;
+	IF p_to IS NULL OR NOT EXISTS (SELECT 1 FROM users
+	    WHERE id = p_to AND org_id = cur.org_id AND active) THEN
+		PERFORM crm_raise_if(jsonb_build_array(crm_field_error(
+		    'assignee_id', 'not_found', 'assignee_id names no active '
+		    'user of this organization.')));
+	END IF;
+	IF p_to = cur.assignee_id THEN
+		PERFORM crm_raise_if(jsonb_build_array(crm_field_error(
+		    'assignee_id', 'unchanged', 'The task is already assigned '
+		    'to this user.')));
+	END IF;
+	IF cur.status NOT IN ('open', 'in_progress') THEN
+		PERFORM crm_raise('409', 'A ' || cur.status || ' task cannot '
+		    'be transferred; reopen it first.');
+	END IF;
+	UPDATE tasks SET assignee_id = p_to WHERE id = p_id
+	RETURNING * INTO t;
+	INSERT INTO task_transfers (org_id, task_id, from_id, to_id, by_id,
+	    note)
+	VALUES (cur.org_id, cur.id, cur.assignee_id, p_to, crm_user(), p_note);
+	RETURN t;
+END
+$$;
+REVOKE ALL ON FUNCTION crm_task_reassign(uuid, uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_task_reassign(uuid, uuid, text) TO crm_app;
+
+-- POST /v1/tasks/{id}/transfer {assignee_id, note?}: hand an open or
+-- in-progress task to another active user (422 unknown, inactive or the
+-- same assignee; 409 for a done or cancelled task; 404 for a task the
+-- caller cannot see), recorded in the transfer history and the audit log,
+-- all by crm_task_reassign. The answer is the task as it now is, even
+-- when the new assignee takes it out of the caller's sight.
+CREATE OR REPLACE FUNCTION api_tasks_transfer(p jsonb, p_id uuid, b jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	RETURN task_json(crm_task_reassign(p_id, (b->>'assignee_id')::uuid,
+	    b->>'note'))::text;
+END
+$$;
