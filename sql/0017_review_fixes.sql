@@ -129,3 +129,180 @@ BEGIN
 	    b->>'note'))::text;
 END
 $$;
+
+-- --- one document-number allocator, orders included (0014, 0015) ------------
+
+-- Orders had an allocator of their own (crm_order_number over
+-- order_numbers, 0015) that anyone could execute; document_numbers and
+-- crm_next_number (0014) now number orders too, as kind 'order'. An
+-- order's year is its order date's, which may be any year from 1900 (as
+-- the server's date check allows).
+ALTER TABLE document_numbers DROP CONSTRAINT document_numbers_kind_check;
+ALTER TABLE document_numbers ADD CONSTRAINT document_numbers_kind_check
+    CHECK (kind IN ('quote', 'contract', 'order'));
+ALTER TABLE document_numbers DROP CONSTRAINT document_numbers_year_check;
+ALTER TABLE document_numbers ADD CONSTRAINT document_numbers_year_check
+    CHECK (year BETWEEN 1900 AND 9999);
+INSERT INTO document_numbers AS d (org_id, kind, year, last)
+SELECT org_id, 'order', year, last FROM order_numbers
+ON CONFLICT (org_id, kind, year) DO UPDATE
+    SET last = greatest(d.last, EXCLUDED.last);
+
+-- The next number of `p_kind` (quote, contract, order) for the bound
+-- caller's organisation, in the year of `p_day` (default today):
+-- Q-2026-000001, C-2026-000001, SO-2026-000001. The upsert locks the
+-- counter's row until the transaction ends, so concurrent requests get
+-- distinct numbers, and a request that fails gives its number back (no
+-- gaps). 401 with no caller bound. Callers that name no day (quotes,
+-- contracts) reach this one function as before.
+DROP FUNCTION crm_next_number(text);
+CREATE FUNCTION crm_next_number(p_kind text, p_day date DEFAULT current_date)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	y	integer := extract(year FROM p_day)::integer;
+	n	integer;
+BEGIN
+	IF crm_org() IS NULL THEN
+		PERFORM crm_raise('401', 'The credentials are invalid.');
+	END IF;
+	INSERT INTO document_numbers AS d (org_id, kind, year, last)
+	VALUES (crm_org(), p_kind, y, 1)
+	ON CONFLICT (org_id, kind, year) DO UPDATE SET last = d.last + 1
+	RETURNING last INTO n;
+	RETURN CASE p_kind WHEN 'quote' THEN 'Q' WHEN 'contract' THEN 'C'
+	    ELSE 'SO' END || '-' || y || '-' ||
+	    lpad(n::text, greatest(6, length(n::text)), '0');
+END
+$$;
+REVOKE ALL ON FUNCTION crm_next_number(text, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_next_number(text, date) TO crm_app;
+
+-- POST /v1/orders: the order, its lines and the subscriptions they start,
+-- in one transaction, numbered by crm_next_number in the year of its
+-- order date. 422 lists every bad field (a customer the caller cannot see
+-- reads exactly as one that does not exist); 409 for a duplicate
+-- external_id; 403 for the service role.
+CREATE OR REPLACE FUNCTION api_orders_create(p jsonb, b jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cust	customers;
+	o	orders;
+	plan	jsonb;
+	errors	jsonb := '[]';
+	cur	text := coalesce(b->>'currency', 'CNY');
+BEGIN
+	PERFORM crm_bind(p);
+	IF NOT crm_order_writer(crm_user()) THEN
+		PERFORM crm_raise('403', 'The service role reads orders but '
+		    'does not change them.');
+	END IF;
+	SELECT * INTO cust FROM customers
+	WHERE id = (b->>'customer_id')::uuid AND deleted_at IS NULL;
+	IF NOT FOUND THEN
+		errors := errors || crm_field_error('customer_id', 'not_found',
+		    'customer_id names no customer you can see.');
+	END IF;
+	errors := errors || crm_order_refs(b, cust.id, NULL);
+	plan := crm_order_plan(cur, cust.id, b->'lines', b->'subscription',
+	    errors);
+	BEGIN
+		INSERT INTO orders (org_id, number, owner_id, customer_id,
+		    opportunity_id, contract_id, order_date, due_date, currency,
+		    subtotal, tax_total, grand_total, subscription_terms,
+		    external_id, notes, created_by)
+		VALUES (crm_org(), crm_next_number('order', coalesce(
+			(b->>'order_date')::date, current_date)),
+		    crm_order_owner(b, cust.owner_id), cust.id,
+		    (b->>'opportunity_id')::uuid, (b->>'contract_id')::uuid,
+		    coalesce((b->>'order_date')::date, current_date),
+		    (b->>'due_date')::date, cur,
+		    (plan->>'subtotal')::numeric, (plan->>'tax_total')::numeric,
+		    (plan->>'subtotal')::numeric + (plan->>'tax_total')::numeric,
+		    plan->'terms', b->>'external_id', b->>'notes', crm_user())
+		RETURNING * INTO o;
+	EXCEPTION WHEN unique_violation THEN
+		PERFORM crm_raise('409', 'An order with this external_id '
+		    'already exists.');
+	END;
+	PERFORM crm_order_lines_insert(o, plan);
+	RETURN order_json(o)::text;
+END
+$$;
+
+-- POST /v1/subscriptions/{id}/renew {periods}: the next subscription,
+-- starting the day after end_date with the same copies, recipient and
+-- address, and a pending order for it (numbered by crm_next_number) at
+-- today's catalogue price, in one transaction. 409 when it was renewed
+-- already (also when two renewals race: a unique index), is cancelled, or
+-- its product is no longer sold.
+CREATE OR REPLACE FUNCTION api_subscriptions_renew(p jsonb, p_id uuid, b jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	subscriptions;
+	pr	products;
+	src	orders;
+	o	orders;
+	plan	jsonb;
+	s	subscriptions;
+BEGIN
+	PERFORM crm_bind(p);
+	cur := crm_subscription_for_change(p_id, NULL);
+	IF cur.id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF EXISTS (SELECT 1 FROM subscriptions
+	    WHERE renewed_from_id = p_id) THEN
+		PERFORM crm_raise('409', 'The subscription was renewed '
+		    'already.');
+	END IF;
+	SELECT * INTO pr FROM products WHERE id = cur.product_id;
+	IF NOT pr.active THEN
+		PERFORM crm_raise('409', format('%s (%s) is no longer sold; '
+		    'the subscription cannot be renewed.', pr.name, pr.sku));
+	END IF;
+	SELECT * INTO src FROM orders WHERE id = cur.order_id;
+	plan := crm_order_plan(pr.currency, cur.customer_id,
+	    jsonb_build_array(jsonb_build_object('product_id', pr.id,
+		'quantity', cur.quantity::text)),
+	    jsonb_strip_nulls(jsonb_build_object(
+		'start_date', (cur.end_date + 1)::text,
+		'periods', (b->>'periods')::integer,
+		'contact_id', (SELECT c.id FROM contacts c
+		    WHERE c.id = cur.contact_id AND c.deleted_at IS NULL),
+		'delivery_address', cur.delivery_address,
+		'auto_renew', cur.auto_renew)));
+	BEGIN
+		INSERT INTO orders (org_id, number, owner_id, customer_id,
+		    currency, subtotal, tax_total, grand_total,
+		    subscription_terms, notes, created_by)
+		VALUES (cur.org_id, crm_next_number('order'),
+		    cur.owner_id, cur.customer_id, pr.currency,
+		    (plan->>'subtotal')::numeric, (plan->>'tax_total')::numeric,
+		    (plan->>'subtotal')::numeric + (plan->>'tax_total')::numeric,
+		    plan->'terms', format('续订：%s 的订阅（原订单 %s）',
+		    pr.name, src.number), crm_user())
+		RETURNING * INTO o;
+		PERFORM crm_order_lines_insert(o, plan, p_id);
+	EXCEPTION WHEN unique_violation THEN
+		PERFORM crm_raise('409', 'The subscription was renewed '
+		    'already.');
+	END;
+	SELECT * INTO s FROM subscriptions WHERE renewed_from_id = p_id;
+	RETURN subscription_json(s)::text;
+END
+$$;
+
+-- Nothing numbers orders the old way any more.
+DROP FUNCTION crm_order_number(date);
+DROP TABLE order_numbers;
+
+-- Every SECURITY DEFINER function that is not a trigger is executable by
+-- the roles named in its grants only. Two of 0012 were still PUBLIC's:
+-- crm_lead_grading (any role could read any organisation's thresholds)
+-- and crm_leads_rescore.
+REVOKE ALL ON FUNCTION crm_lead_grading(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_lead_grading(uuid) TO crm_app;
+REVOKE ALL ON FUNCTION crm_leads_rescore() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_leads_rescore() TO crm_app;

@@ -367,6 +367,35 @@ def test_numbers_are_unique_and_gapless_under_concurrency(api, tokens):
     assert len({n.rsplit("-", 1)[0] for n in numbers}) == 1
 
 
+def test_one_number_allocator(api, stack, tokens):
+    """Orders are numbered by crm_next_number over document_numbers, like
+    quotes and contracts, per year of the order date; the old allocator
+    and its table are gone."""
+    o = order(api, tokens["rep1"], order_date="2024-03-08")
+    prefix, seq = o["number"].rsplit("-", 1)
+    assert prefix == "SO-2024" and len(seq) == 6
+    assert stack.sql("SELECT last FROM document_numbers WHERE org_id = %s "
+                     "AND kind = 'order' AND year = 2024",
+                     (DEMO_ORG,)) == [(int(seq),)]
+    nxt = order(api, tokens["rep1"], order_date="2024-12-31")
+    assert nxt["number"] == "SO-2024-%06d" % (int(seq) + 1)
+    assert stack.sql("SELECT to_regclass('order_numbers'), "
+                     "to_regprocedure('crm_order_number(date)')") == [
+        (None, None)]
+
+
+def test_security_definer_functions_are_not_public(stack):
+    """A SECURITY DEFINER function runs as the schema owner, past row-level
+    security: unless it is a trigger, PUBLIC may not execute it (each one
+    is granted to the roles that need it)."""
+    assert stack.sql(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef "
+        "AND p.prorettype <> 'trigger'::regtype AND (p.proacl IS NULL OR "
+        "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 "
+        "AND a.privilege_type = 'EXECUTE')) ORDER BY 1") == []
+
+
 def test_patch_pending_lines_only(api, stack, tokens):
     h = bearer(tokens["rep1"])
     o = order(api, tokens["rep1"])
