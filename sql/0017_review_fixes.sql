@@ -306,3 +306,17 @@ REVOKE ALL ON FUNCTION crm_lead_grading(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_lead_grading(uuid) TO crm_app;
 REVOKE ALL ON FUNCTION crm_leads_rescore() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_leads_rescore() TO crm_app;
+
+-- --- lines and subscriptions are deleted with pending orders only (0015) ----
+
+-- A pending order's lines are replaced wholly, and their subscriptions
+-- with them (api_orders_update); once it is confirmed, fulfilled or
+-- cancelled its lines and subscriptions stay, whoever asks.
+ALTER POLICY order_lines_delete ON order_lines
+	USING (org_id = crm_org() AND EXISTS (
+	    SELECT 1 FROM orders o WHERE o.id = order_id
+	    AND o.status = 'pending' AND crm_order_writer(o.owner_id)));
+ALTER POLICY subscriptions_delete ON subscriptions
+	USING (org_id = crm_org() AND crm_order_writer(owner_id) AND EXISTS (
+	    SELECT 1 FROM orders o WHERE o.id = order_id
+	    AND o.status = 'pending'));

@@ -6,6 +6,8 @@ import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
+import psycopg
+
 from conftest import DEMO, DEMO_ORG, bearer
 
 REP1 = DEMO["rep1"][1]
@@ -394,6 +396,39 @@ def test_security_definer_functions_are_not_public(stack):
         "AND p.prorettype <> 'trigger'::regtype AND (p.proacl IS NULL OR "
         "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 "
         "AND a.privilege_type = 'EXECUTE')) ORDER BY 1") == []
+
+
+def deletable(stack, short, order_id):
+    """How many lines and subscriptions of the order `short` could delete
+    with SQL of their own, as crm_app (rolled back)."""
+    principal = '{"user": "%s", "org": "%s"}' % (DEMO[short][1], DEMO_ORG)
+    with psycopg.connect(stack.dsn("crm_app")) as conn:
+        conn.execute("SELECT crm_bind(%s::jsonb)", (principal,))
+        lines = conn.execute("DELETE FROM order_lines WHERE order_id = %s",
+                             (order_id,)).rowcount
+        subs = conn.execute("DELETE FROM subscriptions WHERE order_id = %s",
+                            (order_id,)).rowcount
+        conn.rollback()
+    return lines, subs
+
+
+def test_only_pending_orders_lose_lines(api, stack, tokens):
+    """The delete policies let lines and subscriptions go only with a
+    pending order (api_orders_update replaces them); a confirmed or
+    fulfilled order keeps them, even against the owner's own SQL."""
+    o = order(api, tokens["rep1"], lines=[
+        {"product_id": MONTHLY, "quantity": "2"},
+        {"product_id": AD, "quantity": "1"}],
+        subscription={"start_date": "2027-01-01", "periods": 6})
+    assert deletable(stack, "rep1", o["id"]) == (2, 1)
+    h = bearer(tokens["rep1"])
+    for step in ("confirm", "fulfil"):
+        assert api.post("/v1/orders/%s/%s" % (o["id"], step), headers=h
+                        ).status_code == 200
+        assert deletable(stack, "rep1", o["id"]) == (0, 0)
+        assert deletable(stack, "manager", o["id"]) == (0, 0)
+    assert len(api.get("/v1/orders/" + o["id"], headers=h).json()["lines"]
+               ) == 2
 
 
 def test_patch_pending_lines_only(api, stack, tokens):
