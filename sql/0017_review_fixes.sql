@@ -320,3 +320,239 @@ ALTER POLICY subscriptions_delete ON subscriptions
 	USING (org_id = crm_org() AND crm_order_writer(owner_id) AND EXISTS (
 	    SELECT 1 FROM orders o WHERE o.id = order_id
 	    AND o.status = 'pending'));
+
+-- --- row locks before the checks they guard (0013, 0014, 0015) --------------
+
+-- Each change below read its row without a lock and then checked If-Match
+-- or a status against that read: a change committed in between was
+-- overwritten (a lost update) or a status rule was judged on a status
+-- that no longer held. Now the row is locked (SELECT ... FOR UPDATE) once
+-- the 404/403 answer is settled, and the checks read the locked row. A
+-- locking read applies the table's UPDATE policies, so where those are
+-- narrower than the SELECT ones the plain read decides 404 versus 403
+-- first.
+
+-- PATCH /v1/tasks/{id}: JSON merge patch, If-Match optional (412). A
+-- status change follows the task's status machine (409 naming the
+-- statuses allowed from the current one); the assignee changes only by a
+-- transfer. Links as on create (422). The task's row is locked first (its
+-- update policy is its read policy: the locking read answers 404 alike).
+CREATE OR REPLACE FUNCTION api_tasks_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	tasks;
+	l	jsonb;
+	e	jsonb;
+	t	tasks;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM tasks WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The task changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	IF b ? 'status' THEN
+		PERFORM crm_transition_check('A task', cur.status,
+		    b->>'status', crm_task_next(cur.status));
+	END IF;
+	SELECT links, errors INTO l, e FROM crm_links_check(
+	    jsonb_build_object('customer_id', cur.customer_id,
+	    'contact_id', cur.contact_id, 'opportunity_id', cur.opportunity_id,
+	    'lead_id', cur.lead_id), b, false);
+	PERFORM crm_raise_if(e);
+	UPDATE tasks SET
+	    title = CASE WHEN b ? 'title' THEN b->>'title' ELSE title END,
+	    description = CASE WHEN b ? 'description' THEN b->>'description'
+		ELSE description END,
+	    due_at = CASE WHEN b ? 'due_at' THEN (b->>'due_at')::timestamptz
+		ELSE due_at END,
+	    remind_at = CASE WHEN b ? 'remind_at' THEN
+		(b->>'remind_at')::timestamptz ELSE remind_at END,
+	    priority = CASE WHEN b ? 'priority' THEN b->>'priority'
+		ELSE priority END,
+	    status = CASE WHEN b ? 'status' THEN b->>'status' ELSE status END,
+	    customer_id = (l->>'customer_id')::uuid,
+	    contact_id = (l->>'contact_id')::uuid,
+	    opportunity_id = (l->>'opportunity_id')::uuid,
+	    lead_id = (l->>'lead_id')::uuid
+	WHERE id = p_id
+	RETURNING * INTO t;
+	RETURN task_json(t)::text;
+END
+$$;
+
+-- DELETE /v1/tasks/{id}: soft delete; If-Match optional (412), checked on
+-- the locked row.
+CREATE OR REPLACE FUNCTION api_tasks_delete(p jsonb, p_id uuid,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	tasks;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM tasks WHERE id = p_id AND deleted_at IS NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The task changed since you read it '
+		    '(version ' || cur.version || ').');
+	END IF;
+	UPDATE tasks SET deleted_at = now() WHERE id = p_id;
+	RETURN '{}';
+END
+$$;
+
+-- The activity `p_id` the caller may change, for PATCH and DELETE: NULL
+-- (404) when they cannot see it, 403 when they see it through its
+-- customer only, 412 when If-Match names another version. Locks the row
+-- (so it is VOLATILE) once the 404/403 answer is settled.
+CREATE OR REPLACE FUNCTION crm_activity_writable(p_id uuid,
+    p_if_match integer)
+RETURNS activities
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	cur	activities;
+BEGIN
+	SELECT * INTO cur FROM activities WHERE id = p_id AND deleted_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF NOT crm_mine(cur.owner_id) THEN
+		PERFORM crm_raise('403', 'You may read this activity but not '
+		    'change it.');
+	END IF;
+	SELECT * INTO cur FROM activities
+	WHERE id = p_id AND deleted_at IS NULL FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> cur.version THEN
+		PERFORM crm_raise('412', 'The activity changed since you read '
+		    'it (version ' || cur.version || ').');
+	END IF;
+	RETURN cur;
+END
+$$;
+
+-- PATCH /v1/products/{id}: merge patch (active=false retires a product;
+-- there is no delete), If-Match optional. 404 unknown, 403 for roles
+-- that only read the catalogue, 412 stale (on the locked row), 422 broken
+-- rules, 409 duplicates.
+CREATE OR REPLACE FUNCTION api_products_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	r	products;
+	cn	text;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO r FROM products WHERE id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_product_writer();
+	SELECT * INTO r FROM products WHERE id = p_id FOR UPDATE;
+	IF p_if_match IS NOT NULL AND p_if_match <> r.version THEN
+		PERFORM crm_raise('412', 'The product changed since you read '
+		    'it (version ' || r.version || ').');
+	END IF;
+	r := crm_product_apply(r, b);
+	PERFORM crm_product_check(r);
+	BEGIN
+		UPDATE products SET sku = r.sku, name = r.name,
+		    description = r.description, category = r.category,
+		    unit = r.unit, unit_price = r.unit_price,
+		    currency = r.currency, tax_rate = r.tax_rate,
+		    period = r.period, issues_per_period = r.issues_per_period,
+		    active = r.active, external_id = r.external_id
+		WHERE id = p_id
+		RETURNING * INTO r;
+	EXCEPTION WHEN unique_violation THEN
+		GET STACKED DIAGNOSTICS cn = CONSTRAINT_NAME;
+		PERFORM crm_product_conflict(cn);
+	END;
+	RETURN product_json(r)::text;
+END
+$$;
+
+-- The live template `p_id` for an admin's change, locked: NULL when there
+-- is none, 403 for other roles, 412 when `p_if_match` names another
+-- version.
+CREATE OR REPLACE FUNCTION crm_template_for_change(p_id uuid,
+    p_if_match integer)
+RETURNS contract_templates
+LANGUAGE plpgsql AS $$
+DECLARE
+	t	contract_templates;
+BEGIN
+	SELECT * INTO t FROM contract_templates
+	WHERE id = p_id AND deleted_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_require_role('admin');
+	SELECT * INTO t FROM contract_templates
+	WHERE id = p_id AND deleted_at IS NULL FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> t.version THEN
+		PERFORM crm_raise('412', 'The template changed since you read '
+		    'it (version ' || t.version || ').');
+	END IF;
+	RETURN t;
+END
+$$;
+
+-- PATCH /v1/subscriptions/{id}/deliveries/{delivery_id}: status (planned
+-- -> shipped | delivered, shipped -> delivered | returned, delivered ->
+-- returned, returned -> shipped; 409 names the allowed), tracking_no,
+-- quantity. 404 unseen, 403 read-only, 409 on a cancelled subscription.
+-- The status rule reads the delivery locked after its subscription, so
+-- concurrent changes of one delivery queue and each sees the last one's
+-- status.
+CREATE OR REPLACE FUNCTION api_deliveries_update(p jsonb, p_id uuid,
+    p_delivery uuid, b jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	cur	deliveries;
+	d	deliveries;
+BEGIN
+	PERFORM crm_bind(p);
+	SELECT * INTO cur FROM deliveries
+	WHERE id = p_delivery AND subscription_id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_subscription_for_change(p_id, NULL);
+	SELECT * INTO cur FROM deliveries WHERE id = p_delivery FOR UPDATE;
+	IF b ? 'status' THEN
+		PERFORM crm_transition_check('delivery', cur.status,
+		    b->>'status', crm_delivery_next(cur.status));
+	END IF;
+	UPDATE deliveries SET
+	    status = coalesce(b->>'status', status),
+	    tracking_no = CASE WHEN b ? 'tracking_no' THEN b->>'tracking_no'
+		ELSE tracking_no END,
+	    quantity = coalesce((b->>'quantity')::integer, quantity),
+	    shipped_at = CASE WHEN b->>'status' = 'shipped' OR
+		(b->>'status' IN ('delivered', 'returned') AND
+		shipped_at IS NULL) THEN now() ELSE shipped_at END,
+	    delivered_at = CASE WHEN b->>'status' = 'delivered' THEN now()
+		ELSE delivered_at END
+	WHERE id = p_delivery
+	RETURNING * INTO d;
+	RETURN delivery_json(d)::text;
+END
+$$;

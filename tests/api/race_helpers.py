@@ -21,13 +21,14 @@ def _blocked(stack, holder):
                      (holder,))[0][0] > 0
 
 
-def race(stack, change, params, request, timeout=10):
-    """Run SQL `change` (with `params`) in an open transaction, then
-    `request()` in a thread; commit once the request waits for the
+def race(stack, changes, request, timeout=10):
+    """Run `changes` (a list of (SQL, params)) in an open transaction,
+    then `request()` in a thread; commit once the request waits for the
     transaction's locks (or has finished without waiting). Returns
     (request()'s result, whether it had to wait)."""
     with psycopg.connect(stack.dsn()) as conn:
-        conn.execute(change, params)
+        for sql, params in changes:
+            conn.execute(sql, params)
         holder = conn.info.backend_pid
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             fut = pool.submit(request)

@@ -3,6 +3,7 @@ signature (which wins the opportunity) -> fulfilment, and their history."""
 import uuid
 
 from conftest import DEMO, bearer
+from race_helpers import race
 from test_products import make_key, make_product
 from test_quotes import (REP1_CUSTOMER, REP2_CUSTOMER, action, counts,
                          create_quote, opportunity, simple_quote)
@@ -406,3 +407,20 @@ def test_contracts_list_filters(api, stack, tokens):
     assert [x["id"] for x in second["data"]] == [a["id"]]
     assert second["next_cursor"] is None
     assert int(b["number"][7:]) == int(a["number"][7:]) + 1
+
+
+def test_template_stale_if_match_loses_the_race(api, stack, tokens):
+    """A template PATCH with If-Match waits for a change in progress and
+    then answers 412 (the version is checked on the locked row)."""
+    t = template(api, tokens)
+    r, waited = race(
+        stack, [("UPDATE contract_templates SET body = '新条款 {{amount}}' "
+                 "WHERE id = %s", (t["id"],))],
+        lambda: api.patch("/v1/contract-templates/" + t["id"],
+                          headers={**bearer(tokens["admin"]),
+                                   "If-Match": '"1"'},
+                          json={"body": "我的条款"}))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/contract-templates/" + t["id"],
+                  headers=bearer(tokens["admin"])).json()
+    assert (got["body"], got["version"]) == ("新条款 {{amount}}", 2)

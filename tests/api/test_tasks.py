@@ -328,8 +328,9 @@ def test_transfer_racing_a_transfer_out_of_sight(api, stack, tokens):
                         headers=bearer(tokens["rep1"]),
                         json={"assignee_id": REP2, "note": "请代为回访"})
 
-    r, waited = race(stack, "UPDATE tasks SET assignee_id = %s WHERE id = %s",
-                     (MARKETING, t["id"]), transfer)
+    r, waited = race(stack, [("UPDATE tasks SET assignee_id = %s "
+                              "WHERE id = %s", (MARKETING, t["id"]))],
+                     transfer)
     assert waited
     assert r.status_code == 404, r.text
     assert r.json()["detail"] == "The resource does not exist."
@@ -666,3 +667,26 @@ def test_agenda_contents(api, stack, tokens):
         assert not set(ids(ag["overdue"])) & set(ids(api.get(
             "/v1/me/agenda", headers=bearer(tokens["rep1"])).json()[
             "overdue"]))
+
+
+def test_stale_if_match_loses_the_race(api, stack, tokens):
+    """A PATCH or DELETE with If-Match waits for a change of the task in
+    progress and then answers 412: the version is checked on the locked
+    row, not on a read from before the other change committed."""
+    t = task(api, tokens["rep1"], title="整理报价单")
+    h = {**bearer(tokens["rep1"]), "If-Match": '"1"'}
+    bump = [("UPDATE tasks SET title = '整理报价单（经理改）' WHERE id = %s",
+             (t["id"],))]
+    r, waited = race(stack, bump, lambda: api.patch(
+        "/v1/tasks/" + t["id"], headers=h, json={"title": "我的改动"}))
+    assert waited and r.status_code == 412, r.text
+    h["If-Match"] = '"2"'
+    bump[0] = ("UPDATE tasks SET priority = 'high' WHERE id = %s",
+               (t["id"],))
+    r, waited = race(stack, bump, lambda: api.delete(
+        "/v1/tasks/" + t["id"], headers=h))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/tasks/" + t["id"], headers=bearer(tokens["rep1"])
+                  ).json()
+    assert (got["title"], got["priority"], got["version"]) == (
+        "整理报价单（经理改）", "high", 3)
