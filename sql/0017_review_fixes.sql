@@ -556,3 +556,64 @@ BEGIN
 	RETURN delivery_json(d)::text;
 END
 $$;
+
+-- --- a contract from a quote keeps the quote's amount (0014) ----------------
+
+-- PATCH /v1/contracts/{id} {title?, amount?, currency?, start_date?,
+-- end_date?, terms?}: drafts and rejected contracts only (409 otherwise);
+-- If-Match optional. A contract written from a quote has the quote's
+-- grand total and currency: a patch naming an amount, or another
+-- currency, is refused with 422, as on create.
+CREATE OR REPLACE FUNCTION api_contracts_update(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c	contracts;
+	errors	jsonb;
+BEGIN
+	PERFORM crm_bind(p);
+	c := crm_contract_for_change(p_id, p_if_match);
+	IF c.id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	IF c.status NOT IN ('draft', 'rejected') THEN
+		PERFORM crm_raise('409', format('Only draft or rejected '
+		    'contracts can be changed; this one is %s.', c.status));
+	END IF;
+	errors := coalesce(crm_currency_error('currency', b->>'currency'),
+	    '[]') || coalesce(crm_contract_dates_error(
+	    CASE WHEN b ? 'start_date' THEN (b->>'start_date')::date
+		ELSE c.start_date END,
+	    CASE WHEN b ? 'end_date' THEN (b->>'end_date')::date
+		ELSE c.end_date END), '[]');
+	IF c.quote_id IS NOT NULL AND b ? 'amount' THEN
+		errors := errors || crm_field_error('amount', 'conflict',
+		    'A contract from a quote takes its grand total; leave out '
+		    'amount.');
+	END IF;
+	IF c.quote_id IS NOT NULL AND b ? 'currency' AND
+	    b->>'currency' IS DISTINCT FROM c.currency THEN
+		errors := errors || crm_field_error('currency', 'conflict',
+		    'A contract from a quote takes its currency.');
+	END IF;
+	IF jsonb_array_length(errors) > 0 THEN
+		PERFORM crm_raise_fields('422', 'The contract is invalid; see '
+		    'errors.', errors);
+	END IF;
+	UPDATE contracts SET
+	    title = CASE WHEN b ? 'title' THEN b->>'title' ELSE title END,
+	    amount = CASE WHEN b ? 'amount' THEN (b->>'amount')::numeric
+		ELSE amount END,
+	    currency = CASE WHEN b ? 'currency' THEN b->>'currency'
+		ELSE currency END,
+	    start_date = CASE WHEN b ? 'start_date' THEN
+		(b->>'start_date')::date ELSE start_date END,
+	    end_date = CASE WHEN b ? 'end_date' THEN (b->>'end_date')::date
+		ELSE end_date END,
+	    terms = CASE WHEN b ? 'terms' THEN b->>'terms' ELSE terms END
+	WHERE id = p_id
+	RETURNING * INTO c;
+	RETURN contract_json(c)::text;
+END
+$$;

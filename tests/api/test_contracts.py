@@ -318,6 +318,41 @@ def test_bad_contracts_refused_and_nothing_written(api, stack, tokens):
     assert ccount(stack) == before
 
 
+def test_contract_from_a_quote_keeps_its_amount(api, stack, tokens):
+    """A contract from a quote has the quote's grand total and currency:
+    PATCH refuses an amount or another currency as create does (422), and
+    changes nothing; its other fields stay editable."""
+    rep1 = tokens["rep1"]
+    q = simple_quote(api, stack, tokens)
+    action(api, rep1, q["id"], "send")
+    c = contract(api, rep1, quote_id=q["id"])
+    assert (c["amount"], c["currency"]) == ("226.00", "CNY")
+    h = bearer(rep1)
+    before = ccount(stack)
+    for body, want in (
+            ({"amount": "1.00"}, [("amount", "conflict")]),
+            ({"amount": "226.00"}, [("amount", "conflict")]),
+            ({"currency": "USD"}, [("currency", "conflict")]),
+            ({"amount": "9.99", "currency": "USD", "title": "改"},
+             [("amount", "conflict"), ("currency", "conflict")])):
+        r = api.patch("/v1/contracts/" + c["id"], headers=h, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == want
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + c["id"], headers=h).json() == c
+    r = api.patch("/v1/contracts/" + c["id"], headers=h,
+                  json={"currency": "CNY", "title": "2027 年度订阅合同（定稿）"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["amount"], r.json()["currency"], r.json()["title"]) == (
+        "226.00", "CNY", "2027 年度订阅合同（定稿）")
+    # Without a quote, the amount is the contract's own.
+    free = contract(api, rep1, amount="5000")
+    r = api.patch("/v1/contracts/" + free["id"], headers=h,
+                  json={"amount": "4999.99", "currency": "USD"})
+    assert (r.status_code, r.json()["amount"], r.json()["currency"]) == (
+        200, "4999.99", "USD")
+
+
 def test_access_matrix(api, stack, tokens, org2):
     mine = contract(api, tokens["rep1"])
     theirs = contract(api, tokens["rep2"], customer_id=REP2_CUSTOMER)
