@@ -617,3 +617,241 @@ BEGIN
 	RETURN contract_json(c)::text;
 END
 $$;
+
+-- --- separation of duties, and no sale on a lost deal (0014) ----------------
+
+-- Who submitted a contract for approval (the last submission): whoever
+-- submitted it does not approve it, even where the reporting line would
+-- let them (a manager submitting a subordinate's contract). Filled in
+-- from the contracts' history for those submitted before; that is no
+-- change of the contracts themselves, so their version and audit stay.
+ALTER TABLE contracts ADD COLUMN submitted_by uuid;
+ALTER TABLE contracts ADD CONSTRAINT contracts_submitted_by_fk
+    FOREIGN KEY (org_id, submitted_by) REFERENCES users (org_id, id);
+ALTER TABLE contracts DISABLE TRIGGER contracts_touch;
+ALTER TABLE contracts DISABLE TRIGGER contracts_audit;
+UPDATE contracts c SET submitted_by = e.actor_id
+FROM (SELECT DISTINCT ON (contract_id) contract_id, actor_id
+    FROM contract_events WHERE to_status = 'pending_approval'
+    ORDER BY contract_id, id DESC) e
+WHERE e.contract_id = c.id;
+ALTER TABLE contracts ENABLE TRIGGER contracts_touch;
+ALTER TABLE contracts ENABLE TRIGGER contracts_audit;
+
+-- Move contract `c` (locked by crm_contract_for_change) to `want`, with
+-- `note` in its event: 409 naming the allowed statuses when the move is
+-- not one of crm_contract_next; a move to the status it has changes
+-- nothing. A submission records who submitted. Returns the row as it is
+-- afterwards.
+CREATE OR REPLACE FUNCTION crm_contract_move(c contracts, want text, note text)
+RETURNS contracts
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_transition_check('contract', c.status, want,
+	    crm_contract_next(c.status));
+	IF c.status = want THEN
+		RETURN c;
+	END IF;
+	PERFORM set_config('app.note', coalesce(note, ''), true);
+	UPDATE contracts SET status = want,
+	    submitted_at = CASE WHEN want = 'pending_approval' THEN now()
+		ELSE submitted_at END,
+	    submitted_by = CASE WHEN want = 'pending_approval' THEN crm_user()
+		ELSE submitted_by END,
+	    approved_by = CASE WHEN want = 'approved' THEN crm_user()
+		ELSE approved_by END,
+	    approved_at = CASE WHEN want = 'approved' THEN now()
+		ELSE approved_at END,
+	    rejection_reason = CASE WHEN want = 'rejected' THEN note
+		WHEN want = 'pending_approval' THEN NULL
+		ELSE rejection_reason END,
+	    fulfilled_at = CASE WHEN want = 'fulfilled' THEN now()
+		ELSE fulfilled_at END,
+	    cancelled_at = CASE WHEN want = 'cancelled' THEN now()
+		ELSE cancelled_at END
+	WHERE id = c.id
+	RETURNING * INTO c;
+	RETURN c;
+END
+$$;
+
+-- POST /v1/contracts/{id}/approve and /reject {reason}: pending_approval
+-- -> approved | rejected, decided by an admin or someone above the owner
+-- in the reporting line (crm_contract_approver), and approved only by
+-- someone other than who submitted it. 404 for a contract the caller
+-- cannot see; 403 for anyone else who sees it, the owner and executives
+-- included, and for the submitter approving (they may still reject it,
+-- which hands it back); 409 naming the allowed statuses.
+CREATE OR REPLACE FUNCTION api_contracts_decide(p jsonb, p_id uuid, want text, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c	contracts;
+BEGIN
+	PERFORM crm_bind(p);
+	IF want NOT IN ('approved', 'rejected') THEN
+		PERFORM crm_raise('500', 'No such contract decision.');
+	END IF;
+	SELECT * INTO c FROM contracts WHERE id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF c.owner_id = crm_user() THEN
+		PERFORM crm_raise('403', 'Nobody approves their own contract; '
+		    'your manager does.');
+	END IF;
+	IF NOT crm_contract_approver(c) THEN
+		PERFORM crm_raise('403', 'Only an admin or a manager above the '
+		    'contract''s owner may approve or reject it.');
+	END IF;
+	IF want = 'approved' AND c.submitted_by = crm_user() THEN
+		PERFORM crm_raise('403', 'You submitted this contract for '
+		    'approval, so someone else approves it: an admin or a '
+		    'manager above its owner.');
+	END IF;
+	IF p_if_match IS NOT NULL AND p_if_match <> c.version THEN
+		PERFORM crm_raise('412', 'The contract changed since you read '
+		    'it (version ' || c.version || ').');
+	END IF;
+	RETURN contract_json(crm_contract_move(c, want, b->>'reason'))::text;
+END
+$$;
+
+-- 409 when `o`, the opportunity of a quote being accepted or of a
+-- contract being signed (`what`), is lost: that sale goes ahead on an
+-- open deal, or on a won one when the request is repeated, and a lost
+-- deal is reopened first. NULL (no opportunity, or one the caller cannot
+-- see) passes: the caller's own rules decide.
+CREATE FUNCTION crm_sale_check(o opportunities, what text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF o.status = 'lost' THEN
+		PERFORM crm_raise('409', format('The %s''s opportunity is lost; '
+		    'reopen it first (POST /v1/opportunities/%s/reopen).',
+		    what, o.id));
+	END IF;
+END
+$$;
+
+-- POST /v1/contracts/{id}/sign {signed_at?}: approved -> signed (409
+-- naming the allowed statuses otherwise), signed now unless said (not in
+-- the future: 422). In the same transaction the linked opportunity, if
+-- still open, moves to its pipeline's won stage, so its history, the
+-- funnel and the forecast see the win; 409 when it is lost (also for a
+-- repeated signature), 403 when the caller cannot change it (someone who
+-- works on it must sign). The opportunity is locked with the contract, so
+-- a concurrent loss waits for the signature or is seen by it.
+CREATE OR REPLACE FUNCTION api_contracts_sign(p jsonb, p_id uuid, b jsonb,
+    p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c	contracts;
+	o	opportunities;
+	at	timestamptz := coalesce((b->>'signed_at')::timestamptz, now());
+	won	uuid;
+BEGIN
+	PERFORM crm_bind(p);
+	c := crm_contract_for_change(p_id, p_if_match);
+	IF c.id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	PERFORM crm_transition_check('contract', c.status, 'signed',
+	    crm_contract_next(c.status));
+	IF c.opportunity_id IS NOT NULL THEN
+		-- Its update policy is its read policy: NULL when the caller
+		-- may not change it.
+		SELECT * INTO o FROM opportunities WHERE id = c.opportunity_id
+		FOR UPDATE;
+		PERFORM crm_sale_check(o, 'contract');
+	END IF;
+	IF c.status = 'signed' THEN
+		RETURN contract_json(c)::text;
+	END IF;
+	IF at > now() + interval '5 minutes' THEN
+		PERFORM crm_raise_fields('422', 'The signature is invalid; see '
+		    'errors.', jsonb_build_array(crm_field_error('signed_at',
+		    'range', '''signed_at'' cannot be in the future.')));
+	END IF;
+	IF c.opportunity_id IS NOT NULL AND o.id IS NULL THEN
+		PERFORM crm_raise('403', 'You cannot change the contract''s '
+		    'opportunity; someone who works on it must sign.');
+	END IF;
+	UPDATE contracts SET status = 'signed', signed_at = at
+	WHERE id = p_id
+	RETURNING * INTO c;
+
+	IF o.id IS NOT NULL THEN
+		IF o.status = 'open' AND o.deleted_at IS NULL THEN
+			SELECT id INTO won FROM pipeline_stages
+			WHERE org_id = o.org_id AND pipeline_id = o.pipeline_id
+			    AND kind = 'won'
+			ORDER BY position, id LIMIT 1;
+			IF won IS NULL THEN
+				PERFORM crm_raise('409', 'The opportunity''s '
+				    'pipeline has no won stage to move it to.');
+			END IF;
+			UPDATE opportunities SET stage_id = won
+			WHERE id = o.id;
+		END IF;
+	END IF;
+	RETURN contract_json(c)::text;
+END
+$$;
+
+-- POST /v1/quotes/{id}/accept: sent -> accepted, and in the same
+-- transaction the contract in draft (amount = the grand total; customer,
+-- opportunity, quote and owner from the quote). Answers {quote,
+-- contract_id}. Accepting an accepted quote answers the same contract
+-- again (the quote row is locked first, so concurrent accepts queue and
+-- the second finds the first's contract). 409 naming the allowed statuses
+-- for a draft, a rejected or an expired quote, and 409 when the quote's
+-- opportunity is lost (it is locked against a concurrent loss).
+CREATE OR REPLACE FUNCTION api_quotes_accept(p jsonb, p_id uuid, p_if_match integer)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	q	quotes;
+	shown	text;
+	cid	uuid;
+	o	opportunities;
+BEGIN
+	PERFORM crm_bind(p);
+	q := crm_quote_for_change(p_id, p_if_match);
+	IF q.id IS NULL THEN
+		RETURN NULL;
+	END IF;
+	shown := crm_quote_status(q.status, q.valid_until);
+	PERFORM crm_transition_check('quote', shown, 'accepted',
+	    crm_quote_next(shown));
+	SELECT * INTO o FROM opportunities WHERE id = q.opportunity_id
+	FOR SHARE;
+	PERFORM crm_sale_check(o, 'quote');
+	IF q.status <> 'accepted' THEN
+		UPDATE quotes SET status = 'accepted', accepted_at = now()
+		WHERE id = p_id
+		RETURNING * INTO q;
+	END IF;
+	-- A contract written from this quote before (POST /v1/contracts)
+	-- is the one; otherwise it is made now.
+	SELECT id INTO cid FROM contracts
+	WHERE org_id = q.org_id AND quote_id = q.id;
+	IF cid IS NULL THEN
+		PERFORM set_config('app.note', format('Created from quote %s '
+		    'revision %s on its acceptance.', q.number, q.revision),
+		    true);
+		INSERT INTO contracts (org_id, owner_id, number, customer_id,
+		    opportunity_id, quote_id, title, amount, currency)
+		VALUES (q.org_id, q.owner_id, crm_next_number('contract'),
+		    q.customer_id, q.opportunity_id, q.id,
+		    left(coalesce(o.name, '报价') || '（' || q.number || '）', 200),
+		    (SELECT coalesce(sum(l.gross), 0) FROM quote_lines l
+		     WHERE l.org_id = q.org_id AND l.quote_id = q.id),
+		    q.currency)
+		RETURNING id INTO cid;
+	END IF;
+	RETURN json_build_object('quote', quote_detail_json(q),
+	    'contract_id', cid)::text;
+END
+$$;

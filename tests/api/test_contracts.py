@@ -353,6 +353,93 @@ def test_contract_from_a_quote_keeps_its_amount(api, stack, tokens):
         200, "4999.99", "USD")
 
 
+def test_whoever_submits_does_not_approve(api, stack, tokens):
+    """The manager may submit a subordinate's contract, but then someone
+    else approves it (an admin, or a manager above); the submitter may
+    still reject it, handing it back. A new submission by the owner lets
+    the manager approve again."""
+    rep1, mgr = tokens["rep1"], tokens["manager"]
+    c = contract(api, rep1, amount="8800")
+    assert act(api, mgr, c["id"], "submit").status_code == 200
+    before = ccount(stack)
+    r = act(api, mgr, c["id"], "approve")
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"] == (
+        "You submitted this contract for approval, so someone else approves "
+        "it: an admin or a manager above its owner.")
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + c["id"], headers=bearer(rep1)
+                   ).json()["status"] == "pending_approval"
+    r = act(api, mgr, c["id"], "reject", {"reason": "我提交错了，退回"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert act(api, rep1, c["id"], "submit").status_code == 200
+    r = act(api, mgr, c["id"], "approve")
+    assert r.status_code == 200 and r.json()["approved_by"] == \
+        DEMO["manager"][1]
+    # Submitted by the manager again: the admin approves.
+    d = contract(api, rep1, amount="100")
+    act(api, mgr, d["id"], "submit")
+    assert act(api, mgr, d["id"], "approve").status_code == 403
+    r = act(api, tokens["admin"], d["id"], "approve")
+    assert r.status_code == 200 and r.json()["approved_by"] == \
+        DEMO["admin"][1]
+    assert stack.sql("SELECT submitted_by::text FROM contracts WHERE id = %s",
+                     (d["id"],)) == [(DEMO["manager"][1],)]
+
+
+def lose(api, token, opp):
+    r = api.post("/v1/opportunities/%s/lose" % opp, headers=bearer(token),
+                 json={"reason": "客户选择了竞争对手"})
+    assert r.status_code == 200, r.text
+
+
+def test_no_sale_on_a_lost_opportunity(api, stack, tokens):
+    """Accepting a quote or signing a contract whose opportunity is lost
+    answers 409 and changes nothing; once the deal is reopened both go
+    ahead, and repeating them on the won deal answers the same."""
+    rep1 = tokens["rep1"]
+    q = simple_quote(api, stack, tokens)
+    opp = q["opportunity_id"]
+    action(api, rep1, q["id"], "send")
+    lose(api, rep1, opp)
+    before = counts(stack)
+    r = action(api, rep1, q["id"], "accept")
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("The quote's opportunity is lost; reopen "
+                                  "it first (POST /v1/opportunities/%s/"
+                                  "reopen)." % opp)
+    assert counts(stack) == before
+    assert api.get("/v1/quotes/" + q["id"], headers=bearer(rep1)
+                   ).json()["status"] == "sent"
+    assert api.post("/v1/opportunities/%s/reopen" % opp, headers=bearer(rep1),
+                    json={}).status_code == 200
+    cid = action(api, rep1, q["id"], "accept").json()["contract_id"]
+    act(api, rep1, cid, "submit")
+    assert act(api, tokens["manager"], cid, "approve").status_code == 200
+    lose(api, rep1, opp)
+    before = ccount(stack)
+    r = act(api, rep1, cid, "sign", {})
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("The contract's opportunity is lost; "
+                                  "reopen it first (POST /v1/opportunities/"
+                                  "%s/reopen)." % opp)
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + cid, headers=bearer(rep1)
+                   ).json()["status"] == "approved"
+    assert stack.sql("SELECT status FROM opportunities WHERE id = %s",
+                     (opp,)) == [("lost",)]
+    api.post("/v1/opportunities/%s/reopen" % opp, headers=bearer(rep1),
+             json={})
+    r = act(api, rep1, cid, "sign", {})
+    assert r.status_code == 200 and r.json()["status"] == "signed"
+    assert stack.sql("SELECT status FROM opportunities WHERE id = %s",
+                     (opp,)) == [("won",)]
+    # Replays on the won deal.
+    assert act(api, rep1, cid, "sign", {}).json()["status"] == "signed"
+    r = action(api, rep1, q["id"], "accept")
+    assert r.status_code == 200 and r.json()["contract_id"] == cid
+
+
 def test_access_matrix(api, stack, tokens, org2):
     mine = contract(api, tokens["rep1"])
     theirs = contract(api, tokens["rep2"], customer_id=REP2_CUSTOMER)
