@@ -855,3 +855,103 @@ BEGIN
 	    'contract_id', cid)::text;
 END
 $$;
+
+-- --- weighted amounts round once, at the figure shown (0011) ----------------
+
+-- The rule for weighted amounts (amount x probability / 100): a single
+-- deal may show its own rounded to the cent (opportunity_json), but every
+-- aggregate sums the exact values and rounds once, at the figure shown,
+-- totals included. The funnel's totals used to add up its stages' rounded
+-- figures, a cent or more away from the rounded sum.
+
+-- GET /v1/opportunities/funnel?pipeline_id=&owner_id=&created_after=
+-- &created_before=: one row per stage of the pipeline (default: the
+-- organisation's default), in position order, over the opportunities the
+-- caller can see that are in the pipeline, not deleted, and match the
+-- filters (owner; created_at >= created_after, < created_before):
+--   count, amount: those currently in the stage (for an open stage, its
+--     open opportunities; for the won and lost stages, the closed ones);
+--   weighted_amount: the exact sum of amount x probability / 100, rounded
+--     once to the cent, half away from zero; the totals round the exact
+--     sum over the open stages the same way (not the sum of the stages'
+--     rounded figures);
+--   reached (open and won stages): how many were ever, by their stage
+--     history, in a stage of this pipeline at this position or later,
+--     the lost stage excluded;
+--   advanced (open stages): how many of those reached the next stage
+--     (the next position, the lost stage skipped);
+--   conversion_rate: advanced / reached, 4 decimals, null when nothing
+--     reached the stage or no stage follows.
+-- One statement; row-level security makes a rep's funnel theirs, a
+-- manager's their team's, an admin's the organisation's. 422
+-- (pipeline_id) for a pipeline the caller's organisation does not have.
+CREATE OR REPLACE FUNCTION api_opportunities_funnel(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM crm_bind(p);
+	IF f ? 'pipeline_id' AND NOT EXISTS (SELECT 1 FROM pipelines
+	    WHERE id = (f->>'pipeline_id')::uuid) THEN
+		PERFORM crm_raise_fields('422', 'The funnel query is invalid; '
+		    'see errors.', jsonb_build_array(crm_field_error(
+		    'pipeline_id', 'not_found', 'pipeline_id names no pipeline '
+		    'of this organization.')));
+	END IF;
+	RETURN (
+	WITH pl AS (
+		SELECT * FROM pipelines
+		WHERE CASE WHEN f ? 'pipeline_id' THEN
+		    id = (f->>'pipeline_id')::uuid ELSE is_default END
+	), st AS (
+		SELECT s.*, (SELECT min(x.position) FROM pipeline_stages x
+		    WHERE x.pipeline_id = s.pipeline_id AND x.kind <> 'lost'
+		    AND x.position > s.position) AS next_position
+		FROM pipeline_stages s JOIN pl ON s.pipeline_id = pl.id
+	), opp AS (
+		SELECT o.id, o.stage_id, o.amount
+		FROM opportunities o JOIN pl ON o.pipeline_id = pl.id
+		WHERE o.deleted_at IS NULL
+		  AND (NOT f ? 'owner_id' OR
+		       o.owner_id = (f->>'owner_id')::uuid)
+		  AND (NOT f ? 'created_after' OR
+		       o.created_at >= (f->>'created_after')::timestamptz)
+		  AND (NOT f ? 'created_before' OR
+		       o.created_at < (f->>'created_before')::timestamptz)
+	), reach AS (
+		SELECT h.opportunity_id, max(s.position) AS top
+		FROM opportunity_stage_history h
+		JOIN opp ON opp.id = h.opportunity_id
+		JOIN st s ON s.id = h.to_stage_id AND s.kind <> 'lost'
+		GROUP BY h.opportunity_id
+	), rows AS (
+		SELECT s.*, x.cnt, x.amt,
+		    x.amt * s.probability * 0.01 AS weighted,
+		    CASE WHEN s.kind <> 'lost' THEN (SELECT count(*) FROM reach
+			WHERE reach.top >= s.position) END AS reached,
+		    CASE WHEN s.kind = 'open' AND s.next_position IS NOT NULL
+			THEN (SELECT count(*) FROM reach
+			WHERE reach.top >= s.next_position) END AS advanced
+		FROM st s, LATERAL (SELECT count(opp.id) AS cnt,
+		    coalesce(sum(opp.amount), 0) AS amt FROM opp
+		    WHERE opp.stage_id = s.id) x
+	)
+	SELECT json_build_object(
+	    'pipeline', json_build_object('id', pl.id, 'name', pl.name),
+	    'stages', coalesce((SELECT json_agg(json_build_object(
+		'stage_id', r.id, 'name', r.name, 'position', r.position,
+		'probability', r.probability,
+		'forecast_category', r.forecast_category, 'kind', r.kind,
+		'count', r.cnt, 'amount', crm_money_text(r.amt),
+		'weighted_amount', crm_money_text(round(r.weighted, 2)),
+		'reached', r.reached, 'advanced', r.advanced,
+		'conversion_rate', CASE WHEN r.reached > 0 AND
+		    r.advanced IS NOT NULL THEN round(r.advanced::numeric /
+		    r.reached, 4)::text END)
+		ORDER BY r.position, r.id) FROM rows r), '[]'),
+	    'totals', (SELECT json_build_object('count',
+		coalesce(sum(r.cnt), 0),
+		'amount', crm_money_text(coalesce(sum(r.amt), 0)),
+		'weighted_amount', crm_money_text(round(coalesce(
+		sum(r.weighted), 0), 2))) FROM rows r WHERE r.kind = 'open'))
+	FROM pl)::text;
+END
+$$;
