@@ -955,3 +955,141 @@ BEGIN
 	FROM pl)::text;
 END
 $$;
+
+-- --- a cursor of another list is a 400, everywhere (0014) --------------------
+
+-- The id of a (created_at, id) keyset cursor as a UUID: 400 when the
+-- cursor decodes but carries another kind of id (it came from another
+-- list), as crm_cursor_decode answers for one that does not decode.
+-- The quote, template and contract lists cast it in their query and
+-- answered 422 (22P02) instead.
+CREATE FUNCTION crm_cursor_uuid(i text) RETURNS uuid
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN i::uuid;
+EXCEPTION WHEN invalid_text_representation THEN
+	PERFORM crm_raise('400', 'The cursor is not valid for this list.');
+	RETURN NULL;
+END
+$$;
+
+-- GET /v1/quotes: filters opportunity_id, customer_id, status (as shown:
+-- expired included), owner_id; newest first, keyset on (created_at, id);
+-- 400 for a cursor that is not one of this list's.
+CREATE OR REPLACE FUNCTION api_quotes_list(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	lim	integer := coalesce((f->>'limit')::int, 50);
+	cur_t	timestamptz;
+	cur_i	text;
+	rows	json;
+	nxt	text;
+BEGIN
+	PERFORM crm_bind(p);
+	IF f ? 'cursor' THEN
+		SELECT t, i INTO cur_t, cur_i FROM crm_cursor_decode(f->>'cursor');
+		PERFORM crm_cursor_uuid(cur_i);
+	END IF;
+	WITH page AS (
+		SELECT q, q.created_at, q.id, row_number() OVER (ORDER BY
+		    q.created_at DESC, q.id DESC) AS n
+		FROM quotes q
+		WHERE (NOT f ? 'opportunity_id' OR
+		       q.opportunity_id = (f->>'opportunity_id')::uuid)
+		  AND (NOT f ? 'customer_id' OR
+		       q.customer_id = (f->>'customer_id')::uuid)
+		  AND (NOT f ? 'owner_id' OR q.owner_id = (f->>'owner_id')::uuid)
+		  AND (NOT f ? 'status' OR
+		       crm_quote_status(q.status, q.valid_until) = f->>'status')
+		  AND (cur_t IS NULL OR (q.created_at, q.id) <
+		       (cur_t, cur_i::uuid))
+		ORDER BY q.created_at DESC, q.id DESC
+		LIMIT lim + 1
+	)
+	SELECT coalesce(json_agg(quote_json(page.q) ORDER BY n)
+		FILTER (WHERE n <= lim), '[]'),
+	    CASE WHEN count(*) > lim THEN (array_agg(crm_cursor_encode(
+		page.created_at, page.id::text)) FILTER (WHERE n = lim))[1] END
+	INTO rows, nxt
+	FROM page;
+	RETURN json_build_object('data', rows, 'next_cursor', nxt)::text;
+END
+$$;
+
+-- GET /v1/contract-templates: oldest first, keyset on (created_at, id);
+-- 400 for a cursor that is not one of this list's.
+CREATE OR REPLACE FUNCTION api_contract_templates_list(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	lim	integer := coalesce((f->>'limit')::int, 50);
+	cur_t	timestamptz;
+	cur_i	text;
+	rows	json;
+	nxt	text;
+BEGIN
+	PERFORM crm_bind(p);
+	IF f ? 'cursor' THEN
+		SELECT t, i INTO cur_t, cur_i FROM crm_cursor_decode(f->>'cursor');
+		PERFORM crm_cursor_uuid(cur_i);
+	END IF;
+	WITH page AS (
+		SELECT t, t.created_at, t.id, row_number() OVER (ORDER BY
+		    t.created_at, t.id) AS n
+		FROM contract_templates t
+		WHERE t.deleted_at IS NULL
+		  AND (cur_t IS NULL OR (t.created_at, t.id) >
+		       (cur_t, cur_i::uuid))
+		ORDER BY t.created_at, t.id
+		LIMIT lim + 1
+	)
+	SELECT coalesce(json_agg(contract_template_json(page.t) ORDER BY n)
+		FILTER (WHERE n <= lim), '[]'),
+	    CASE WHEN count(*) > lim THEN (array_agg(crm_cursor_encode(
+		page.created_at, page.id::text)) FILTER (WHERE n = lim))[1] END
+	INTO rows, nxt
+	FROM page;
+	RETURN json_build_object('data', rows, 'next_cursor', nxt)::text;
+END
+$$;
+
+-- GET /v1/contracts: filters status, customer_id, opportunity_id,
+-- owner_id; newest first, keyset on (created_at, id); 400 for a cursor
+-- that is not one of this list's.
+CREATE OR REPLACE FUNCTION api_contracts_list(p jsonb, f jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	lim	integer := coalesce((f->>'limit')::int, 50);
+	cur_t	timestamptz;
+	cur_i	text;
+	rows	json;
+	nxt	text;
+BEGIN
+	PERFORM crm_bind(p);
+	IF f ? 'cursor' THEN
+		SELECT t, i INTO cur_t, cur_i FROM crm_cursor_decode(f->>'cursor');
+		PERFORM crm_cursor_uuid(cur_i);
+	END IF;
+	WITH page AS (
+		SELECT c, c.created_at, c.id, row_number() OVER (ORDER BY
+		    c.created_at DESC, c.id DESC) AS n
+		FROM contracts c
+		WHERE (NOT f ? 'status' OR c.status = f->>'status')
+		  AND (NOT f ? 'customer_id' OR
+		       c.customer_id = (f->>'customer_id')::uuid)
+		  AND (NOT f ? 'opportunity_id' OR
+		       c.opportunity_id = (f->>'opportunity_id')::uuid)
+		  AND (NOT f ? 'owner_id' OR c.owner_id = (f->>'owner_id')::uuid)
+		  AND (cur_t IS NULL OR (c.created_at, c.id) <
+		       (cur_t, cur_i::uuid))
+		ORDER BY c.created_at DESC, c.id DESC
+		LIMIT lim + 1
+	)
+	SELECT coalesce(json_agg(contract_json(page.c) ORDER BY n)
+		FILTER (WHERE n <= lim), '[]'),
+	    CASE WHEN count(*) > lim THEN (array_agg(crm_cursor_encode(
+		page.created_at, page.id::text)) FILTER (WHERE n = lim))[1] END
+	INTO rows, nxt
+	FROM page;
+	RETURN json_build_object('data', rows, 'next_cursor', nxt)::text;
+END
+$$;

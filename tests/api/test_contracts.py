@@ -6,7 +6,8 @@ from conftest import DEMO, bearer
 from race_helpers import race
 from test_products import make_key, make_product
 from test_quotes import (REP1_CUSTOMER, REP2_CUSTOMER, action, counts,
-                         create_quote, opportunity, simple_quote)
+                         create_quote, foreign_cursors, opportunity,
+                         simple_quote)
 
 BODY = ("合同编号：{{contract_number}}\n甲方：{{customer_name}}\n"
         "金额：{{amount}} {{currency}}\n期限：{{start_date}} 至 {{end_date}}\n"
@@ -546,3 +547,12 @@ def test_template_stale_if_match_loses_the_race(api, stack, tokens):
     got = api.get("/v1/contract-templates/" + t["id"],
                   headers=bearer(tokens["admin"])).json()
     assert (got["body"], got["version"]) == ("新条款 {{amount}}", 2)
+
+
+def test_cursor_of_another_list_is_a_400(api, stack, tokens):
+    for path in ("/v1/contracts", "/v1/contract-templates"):
+        for c in foreign_cursors(stack) + ["bm9wZQ"]:
+            r = api.get(path, headers=bearer(tokens["rep1"]),
+                        params={"cursor": c})
+            assert r.status_code == 400, (path, c, r.text)
+
