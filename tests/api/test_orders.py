@@ -212,6 +212,42 @@ def test_bad_lines_refused_with_nothing_written(api, stack, tokens):
     assert (usd["currency"], usd["grand_total"]) == ("USD", "1590.00")
 
 
+def test_one_currency_and_decimal_check(api, stack, tokens):
+    """Orders, contracts and products refuse a bad currency with the same
+    error, and orders and quotes a bad quantity (one check each)."""
+    def error(r, field):
+        assert r.status_code == 422, r.text
+        return [e for e in r.json()["errors"] if e["field"] == field]
+
+    before = counts(stack)
+    want = [{"field": "currency", "code": "format",
+             "message": "'currency' must be an ISO 4217 code such as CNY."}]
+    assert error(place(api, tokens["rep1"], currency="usd"), "currency") == \
+        want
+    assert error(api.post("/v1/contracts", headers=bearer(tokens["rep1"]),
+                          json={"customer_id": C_REP1, "title": "币种",
+                                "currency": "usd"}), "currency") == want
+    assert error(api.post("/v1/products", headers=bearer(tokens["admin"]),
+                          json={"sku": "CUR-" + uuid.uuid4().hex[:6],
+                                "name": "币种测试", "unit_price": "1.00",
+                                "currency": "usd"}), "currency") == want
+    opp = stack.sql(
+        "INSERT INTO opportunities (org_id, owner_id, customer_id, name, "
+        "pipeline_id, stage_id) SELECT p.org_id, %s, %s, '小数测试', p.id, "
+        "s.id FROM pipelines p JOIN pipeline_stages s ON s.pipeline_id = "
+        "p.id WHERE p.org_id = %s AND p.is_default AND s.position = 1 "
+        "RETURNING id::text", (REP1, C_REP1, DEMO_ORG))[0][0]
+    for qty in ("1.2345", "-1", "1e3", "1234567890"):
+        line = [{"product_id": AD, "quantity": qty}]
+        o = error(place(api, tokens["rep1"], lines=line),
+                  "lines[0].quantity")
+        q = error(api.post("/v1/quotes", headers=bearer(tokens["rep1"]),
+                           json={"opportunity_id": opp, "lines": line}),
+                  "lines[0].quantity")
+        assert o == q and len(o) == 1, (qty, o, q)
+    assert counts(stack) == before
+
+
 def test_order_on_someone_elses_customer_does_not_leak(api, stack, tokens):
     before = counts(stack)
     real = place(api, tokens["rep1"], customer=C_REP2)
