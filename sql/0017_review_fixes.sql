@@ -1105,3 +1105,21 @@ RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
 	SELECT crm_decimal_error(field, v, decimals, digits)
 $$;
+
+-- --- the organisation's calendar is the database's (0013-0016) -------------
+
+-- Dates were the server's in places (current_date, now()::date, the year
+-- of a document number) and the organisation's elsewhere (crm_today,
+-- 0020): around midnight they were different days. Organisations are all
+-- in China (crm_org_timezone, 0013), so the database's own time zone
+-- becomes theirs: every new session reads current_date, now()::date and
+-- date_trunc in China time, and timestamps render with +08:00 (still RFC
+-- 3339). crm_today() (0020) then agrees with current_date. When
+-- organisations get time zones of their own, crm_today(), not
+-- current_date, is the one to use.
+DO $$
+BEGIN
+	EXECUTE format('ALTER DATABASE %I SET timezone = %L',
+	    current_database(), crm_org_timezone());
+END
+$$;

@@ -2,6 +2,7 @@
 the database, payments against the balance, the status machine, and who
 sees and changes what."""
 import concurrent.futures
+import datetime
 import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -678,11 +679,23 @@ def test_api_key_scopes(api, stack, tokens):
                     json={"amount": "100.00"}).status_code == 201
 
 
+def shanghai_today():
+    return (datetime.datetime.now(datetime.timezone.utc) +
+            datetime.timedelta(hours=8)).date()
+
+
 def test_dates_default_to_today(api, stack, tokens):
+    """Today is the organisation's (China's) day, whatever the server's
+    clock zone: the database's sessions run in Asia/Shanghai."""
+    before = shanghai_today()
     o = order(api, tokens["rep1"])
-    today = stack.sql("SELECT current_date")[0][0]
-    assert o["order_date"] == today.isoformat()
-    assert o["number"].startswith("SO-%d-" % today.year)
+    today = shanghai_today()
+    assert o["order_date"] in (before.isoformat(), today.isoformat())
+    assert o["number"].startswith("SO-%s-" % o["order_date"][:4])
+    for user in ("crm_app", "crm_owner"):
+        assert stack.sql("SELECT current_setting('TimeZone'), "
+                         "current_date = crm_today()", user=user) == [
+            ("Asia/Shanghai", True)]
     dated = order(api, tokens["rep1"], order_date="2025-06-30")
     assert dated["number"].startswith("SO-2025-")
     assert dated["order_date"] == "2025-06-30"
