@@ -100,6 +100,8 @@ int
 api_db_by_id(struct http_request *, struct api_ctx *, const char *, int, int);
 int api_db_with(struct http_request *, struct api_ctx *, const char *, json_t *,
     int, int);
+int api_db_by_id_with(struct http_request *, struct api_ctx *, const char *,
+    json_t *, int, int);
 int api_db_versioned(struct http_request *, struct api_ctx *, const char *,
     json_t *, int, int);
 int api_if_match(struct http_request *, struct api_ctx *, char *, size_t);

@@ -9,32 +9,19 @@
 int
 api_contacts_create(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		ctx->location = "/v1/contacts";
-		api_db(req, ctx, "SELECT api_contacts_create($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (
-	    api_db_respond(req, ctx, 201, API_RESP_LOCATION | API_RESP_ETAG));
+	ctx->location = "/v1/contacts";
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_contacts_create($1, $2, $3)", ctx->body, 201,
+	    API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* GET /v1/customers/{id}/contacts */
 int
 api_contacts_of_customer(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_contacts_list($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->query);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_PLAIN));
+	return (
+	    api_db_by_id_with(req, ctx, "SELECT api_contacts_list($1, $2, $3)",
+		ctx->query, 200, API_RESP_PLAIN));
 }
 
 /* GET /v1/contacts */
@@ -82,32 +69,16 @@ api_contact_relations_list(struct http_request *req, struct api_ctx *ctx)
 int
 api_contact_relations_create(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx,
-		    "SELECT api_contact_relations_create($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, 201, API_RESP_PLAIN));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_contact_relations_create($1, $2, $3)", ctx->body, 201,
+	    API_RESP_PLAIN));
 }
 
 /* DELETE /v1/contacts/{id}/relations/{relation_id} */
 int
 api_contact_relations_delete(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx) ||
-		    !crm_uuid_valid(ctx->params.value[1]))
-			return (api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
-			    "The resource does not exist."));
-		api_db(req, ctx,
-		    "SELECT api_contact_relations_delete($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param(ctx, ctx->params.value[1]);
-	}
-
-	return (api_db_respond(req, ctx, 204, API_RESP_EMPTY));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_contact_relations_delete($1, $2, $3)", NULL, 204,
+	    API_RESP_EMPTY));
 }

@@ -17,8 +17,6 @@
 
 #define FORM_KEY_PREFIX "lf_"
 
-static int by_id_with_body(struct http_request *, struct api_ctx *,
-    const char *, int, int);
 static int opportunity_valid(struct http_request *, struct api_ctx *);
 static int db_object(struct http_request *, struct api_ctx *, json_t **);
 static int respond_doc(struct http_request *, struct api_ctx *, int, json_t *);
@@ -76,24 +74,27 @@ api_leads_history(struct http_request *req, struct api_ctx *ctx)
 int
 api_leads_qualify(struct http_request *req, struct api_ctx *ctx)
 {
-	return (by_id_with_body(req, ctx,
-	    "SELECT api_leads_qualify($1, $2, $3)", 200, API_RESP_ETAG));
+	return (
+	    api_db_by_id_with(req, ctx, "SELECT api_leads_qualify($1, $2, $3)",
+		ctx->body, 200, API_RESP_ETAG));
 }
 
 /* POST /v1/leads/{id}/disqualify {reason} */
 int
 api_leads_disqualify(struct http_request *req, struct api_ctx *ctx)
 {
-	return (by_id_with_body(req, ctx,
-	    "SELECT api_leads_disqualify($1, $2, $3)", 200, API_RESP_ETAG));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_leads_disqualify($1, $2, $3)", ctx->body, 200,
+	    API_RESP_ETAG));
 }
 
 /* POST /v1/leads/{id}/assign {owner_id?} */
 int
 api_leads_assign(struct http_request *req, struct api_ctx *ctx)
 {
-	return (by_id_with_body(req, ctx, "SELECT api_leads_assign($1, $2, $3)",
-	    200, API_RESP_ETAG));
+	return (
+	    api_db_by_id_with(req, ctx, "SELECT api_leads_assign($1, $2, $3)",
+		ctx->body, 200, API_RESP_ETAG));
 }
 
 /*
@@ -327,26 +328,6 @@ api_lead_forms_submit(struct http_request *req, struct api_ctx *ctx)
 	json_decref(doc);
 
 	return (r);
-}
-
-/*
- * The whole handler of an action on one record: the statement takes the
- * caller, the path's id and the JSON body ($1, $2, $3). 404 for an id
- * that is not a UUID.
- */
-static int
-by_id_with_body(struct http_request *req, struct api_ctx *ctx, const char *sql,
-    int status, int flags)
-{
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, sql);
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, status, flags));
 }
 
 /*

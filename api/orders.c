@@ -6,29 +6,7 @@
  */
 #include "api.h"
 
-static int
-by_id_with(struct http_request *, struct api_ctx *, const char *, int, int);
 static int transition(struct http_request *, struct api_ctx *, const char *);
-
-/*
- * The whole handler of a route whose statement takes the caller, the
- * path's id and the JSON body ($1, $2, $3): 404 for an id that is not a
- * UUID, then the answer as api_db_respond() gives it.
- */
-static int
-by_id_with(struct http_request *req, struct api_ctx *ctx, const char *sql,
-    int status, int flags)
-{
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, sql);
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, status, flags));
-}
 
 /* Move the order in the path to status `to` (with the body's reason). */
 static int
@@ -105,9 +83,9 @@ api_orders_cancel(struct http_request *req, struct api_ctx *ctx)
 int
 api_order_payments_create(struct http_request *req, struct api_ctx *ctx)
 {
-	return (
-	    by_id_with(req, ctx, "SELECT api_order_payments_create($1, $2, $3)",
-		201, API_RESP_PLAIN));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_order_payments_create($1, $2, $3)", ctx->body, 201,
+	    API_RESP_PLAIN));
 }
 
 /* GET /v1/orders/{id}/payments */
@@ -168,17 +146,18 @@ int
 api_subscriptions_renew(struct http_request *req, struct api_ctx *ctx)
 {
 	ctx->location = "/v1/subscriptions";
-	return (
-	    by_id_with(req, ctx, "SELECT api_subscriptions_renew($1, $2, $3)",
-		201, API_RESP_LOCATION | API_RESP_ETAG));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_subscriptions_renew($1, $2, $3)", ctx->body, 201,
+	    API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* POST /v1/subscriptions/{id}/deliveries, 201. */
 int
 api_deliveries_create(struct http_request *req, struct api_ctx *ctx)
 {
-	return (by_id_with(req, ctx, "SELECT api_deliveries_create($1, $2, $3)",
-	    201, API_RESP_LOCATION | API_RESP_ETAG));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_deliveries_create($1, $2, $3)", ctx->body, 201,
+	    API_RESP_LOCATION | API_RESP_ETAG));
 }
 
 /* GET /v1/subscriptions/{id}/deliveries */
@@ -193,18 +172,7 @@ api_deliveries_list(struct http_request *req, struct api_ctx *ctx)
 int
 api_deliveries_update(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		if (!crm_uuid_valid(ctx->params.value[1]))
-			return (api_respond_error(req, ctx, CRM_ERR_NOT_FOUND,
-			    "The resource does not exist."));
-		api_db(req, ctx,
-		    "SELECT api_deliveries_update($1, $2, $3, $4)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param(ctx, ctx->params.value[1]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (api_db_by_id_with(req, ctx,
+	    "SELECT api_deliveries_update($1, $2, $3, $4)", ctx->body, 200,
+	    API_RESP_ETAG));
 }

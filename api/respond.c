@@ -295,6 +295,36 @@ api_db_by_id(struct http_request *req, struct api_ctx *ctx, const char *sql,
 }
 
 /*
+ * The whole handler of a route on a record, or on a record inside
+ * another: the statement takes the caller, every id of the path in order
+ * ($2, $3, ...) and, when `arg` (borrowed) is not NULL, one JSON value
+ * after them: the parsed body or query. 404 without asking the database
+ * when an id is not a UUID, then the answer as api_db_respond() gives it.
+ */
+int
+api_db_by_id_with(struct http_request *req, struct api_ctx *ctx,
+    const char *sql, json_t *arg, int status, int flags)
+{
+	int i;
+
+	if (ctx->db == NULL) {
+		for (i = 0; i < ctx->params.count; i++) {
+			if (!crm_uuid_valid(ctx->params.value[i]))
+				return (api_respond_error(req, ctx,
+				    CRM_ERR_NOT_FOUND,
+				    "The resource does not exist."));
+		}
+		api_db(req, ctx, sql);
+		for (i = 0; i < ctx->params.count; i++)
+			(void)api_db_param(ctx, ctx->params.value[i]);
+		if (arg != NULL)
+			(void)api_db_param_json(ctx, arg);
+	}
+
+	return (api_db_respond(req, ctx, status, flags));
+}
+
+/*
  * The whole handler of a route whose statement takes the caller and one
  * JSON value ($1, $2): the parsed body or query, `arg`.
  */

@@ -52,15 +52,9 @@ api_tasks_delete(struct http_request *req, struct api_ctx *ctx)
 int
 api_tasks_transfer(struct http_request *req, struct api_ctx *ctx)
 {
-	if (ctx->db == NULL) {
-		if (!api_path_id(req, ctx))
-			return (KORE_RESULT_OK);
-		api_db(req, ctx, "SELECT api_tasks_transfer($1, $2, $3)");
-		(void)api_db_param(ctx, ctx->params.value[0]);
-		(void)api_db_param_json(ctx, ctx->body);
-	}
-
-	return (api_db_respond(req, ctx, 200, API_RESP_ETAG));
+	return (
+	    api_db_by_id_with(req, ctx, "SELECT api_tasks_transfer($1, $2, $3)",
+		ctx->body, 200, API_RESP_ETAG));
 }
 
 /* GET /v1/tasks/{id}/transfers */

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from conftest import DEMO, DEMO_ORG, bearer
+from race_helpers import race
 
 REP1 = DEMO["rep1"][1]
 REP2 = DEMO["rep2"][1]
@@ -444,3 +445,21 @@ def test_a_customer_merge_carries_its_activities(api, tokens):
                   json={"contact_id": stranger})
     assert r.status_code == 422
     assert [e["field"] for e in r.json()["errors"]] == ["contact_id"]
+
+
+def test_stale_if_match_loses_the_race(api, stack, tokens):
+    """A PATCH with If-Match waits for a change of the activity in progress
+    and then answers 412 (the version is checked on the locked row); the
+    other change stands."""
+    a = log(api, tokens["rep1"], customer_id=REP1_CUSTOMER, subject="初次拜访")
+    r, waited = race(
+        stack, [("UPDATE activities SET subject = '初次拜访（补记）' "
+                 "WHERE id = %s", (a["id"],))],
+        lambda: api.patch("/v1/activities/" + a["id"],
+                          headers={**bearer(tokens["rep1"]),
+                                   "If-Match": '"1"'},
+                          json={"subject": "我的改动"}))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/activities/" + a["id"], headers=bearer(tokens["rep1"])
+                  ).json()
+    assert (got["subject"], got["version"]) == ("初次拜访（补记）", 2)

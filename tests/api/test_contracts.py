@@ -1,11 +1,14 @@
 """Contracts: templates, draft -> approval by the owner's managers ->
 signature (which wins the opportunity) -> fulfilment, and their history."""
+import datetime
 import uuid
 
 from conftest import DEMO, bearer
+from race_helpers import race
 from test_products import make_key, make_product
 from test_quotes import (REP1_CUSTOMER, REP2_CUSTOMER, action, counts,
-                         create_quote, opportunity, simple_quote)
+                         create_quote, foreign_cursors, opportunity,
+                         simple_quote)
 
 BODY = ("合同编号：{{contract_number}}\n甲方：{{customer_name}}\n"
         "金额：{{amount}} {{currency}}\n期限：{{start_date}} 至 {{end_date}}\n"
@@ -179,7 +182,8 @@ def test_approval_signature_and_the_won_opportunity(api, stack, tokens):
     r = act(api, rep1, cid, "sign", {"signed_at": "2026-11-30T10:00:00+08:00"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "signed"
-    assert r.json()["signed_at"].startswith("2026-11-30T02:00:00")
+    assert datetime.datetime.fromisoformat(r.json()["signed_at"]) == \
+        datetime.datetime(2026, 11, 30, 2, tzinfo=datetime.timezone.utc)
     # The opportunity is won, in the same transaction, with its history.
     won = stack.sql(
         "SELECT o.status, s.kind, o.closed_at IS NOT NULL FROM opportunities o "
@@ -317,6 +321,128 @@ def test_bad_contracts_refused_and_nothing_written(api, stack, tokens):
     assert ccount(stack) == before
 
 
+def test_contract_from_a_quote_keeps_its_amount(api, stack, tokens):
+    """A contract from a quote has the quote's grand total and currency:
+    PATCH refuses an amount or another currency as create does (422), and
+    changes nothing; its other fields stay editable."""
+    rep1 = tokens["rep1"]
+    q = simple_quote(api, stack, tokens)
+    action(api, rep1, q["id"], "send")
+    c = contract(api, rep1, quote_id=q["id"])
+    assert (c["amount"], c["currency"]) == ("226.00", "CNY")
+    h = bearer(rep1)
+    before = ccount(stack)
+    for body, want in (
+            ({"amount": "1.00"}, [("amount", "conflict")]),
+            ({"amount": "226.00"}, [("amount", "conflict")]),
+            ({"currency": "USD"}, [("currency", "conflict")]),
+            ({"amount": "9.99", "currency": "USD", "title": "改"},
+             [("amount", "conflict"), ("currency", "conflict")])):
+        r = api.patch("/v1/contracts/" + c["id"], headers=h, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == want
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + c["id"], headers=h).json() == c
+    r = api.patch("/v1/contracts/" + c["id"], headers=h,
+                  json={"currency": "CNY", "title": "2027 年度订阅合同（定稿）"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["amount"], r.json()["currency"], r.json()["title"]) == (
+        "226.00", "CNY", "2027 年度订阅合同（定稿）")
+    # Without a quote, the amount is the contract's own.
+    free = contract(api, rep1, amount="5000")
+    r = api.patch("/v1/contracts/" + free["id"], headers=h,
+                  json={"amount": "4999.99", "currency": "USD"})
+    assert (r.status_code, r.json()["amount"], r.json()["currency"]) == (
+        200, "4999.99", "USD")
+
+
+def test_whoever_submits_does_not_approve(api, stack, tokens):
+    """The manager may submit a subordinate's contract, but then someone
+    else approves it (an admin, or a manager above); the submitter may
+    still reject it, handing it back. A new submission by the owner lets
+    the manager approve again."""
+    rep1, mgr = tokens["rep1"], tokens["manager"]
+    c = contract(api, rep1, amount="8800")
+    assert act(api, mgr, c["id"], "submit").status_code == 200
+    before = ccount(stack)
+    r = act(api, mgr, c["id"], "approve")
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"] == (
+        "You submitted this contract for approval, so someone else approves "
+        "it: an admin or a manager above its owner.")
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + c["id"], headers=bearer(rep1)
+                   ).json()["status"] == "pending_approval"
+    r = act(api, mgr, c["id"], "reject", {"reason": "我提交错了，退回"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    assert act(api, rep1, c["id"], "submit").status_code == 200
+    r = act(api, mgr, c["id"], "approve")
+    assert r.status_code == 200 and r.json()["approved_by"] == \
+        DEMO["manager"][1]
+    # Submitted by the manager again: the admin approves.
+    d = contract(api, rep1, amount="100")
+    act(api, mgr, d["id"], "submit")
+    assert act(api, mgr, d["id"], "approve").status_code == 403
+    r = act(api, tokens["admin"], d["id"], "approve")
+    assert r.status_code == 200 and r.json()["approved_by"] == \
+        DEMO["admin"][1]
+    assert stack.sql("SELECT submitted_by::text FROM contracts WHERE id = %s",
+                     (d["id"],)) == [(DEMO["manager"][1],)]
+
+
+def lose(api, token, opp):
+    r = api.post("/v1/opportunities/%s/lose" % opp, headers=bearer(token),
+                 json={"reason": "客户选择了竞争对手"})
+    assert r.status_code == 200, r.text
+
+
+def test_no_sale_on_a_lost_opportunity(api, stack, tokens):
+    """Accepting a quote or signing a contract whose opportunity is lost
+    answers 409 and changes nothing; once the deal is reopened both go
+    ahead, and repeating them on the won deal answers the same."""
+    rep1 = tokens["rep1"]
+    q = simple_quote(api, stack, tokens)
+    opp = q["opportunity_id"]
+    action(api, rep1, q["id"], "send")
+    lose(api, rep1, opp)
+    before = counts(stack)
+    r = action(api, rep1, q["id"], "accept")
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("The quote's opportunity is lost; reopen "
+                                  "it first (POST /v1/opportunities/%s/"
+                                  "reopen)." % opp)
+    assert counts(stack) == before
+    assert api.get("/v1/quotes/" + q["id"], headers=bearer(rep1)
+                   ).json()["status"] == "sent"
+    assert api.post("/v1/opportunities/%s/reopen" % opp, headers=bearer(rep1),
+                    json={}).status_code == 200
+    cid = action(api, rep1, q["id"], "accept").json()["contract_id"]
+    act(api, rep1, cid, "submit")
+    assert act(api, tokens["manager"], cid, "approve").status_code == 200
+    lose(api, rep1, opp)
+    before = ccount(stack)
+    r = act(api, rep1, cid, "sign", {})
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"] == ("The contract's opportunity is lost; "
+                                  "reopen it first (POST /v1/opportunities/"
+                                  "%s/reopen)." % opp)
+    assert ccount(stack) == before
+    assert api.get("/v1/contracts/" + cid, headers=bearer(rep1)
+                   ).json()["status"] == "approved"
+    assert stack.sql("SELECT status FROM opportunities WHERE id = %s",
+                     (opp,)) == [("lost",)]
+    api.post("/v1/opportunities/%s/reopen" % opp, headers=bearer(rep1),
+             json={})
+    r = act(api, rep1, cid, "sign", {})
+    assert r.status_code == 200 and r.json()["status"] == "signed"
+    assert stack.sql("SELECT status FROM opportunities WHERE id = %s",
+                     (opp,)) == [("won",)]
+    # Replays on the won deal.
+    assert act(api, rep1, cid, "sign", {}).json()["status"] == "signed"
+    r = action(api, rep1, q["id"], "accept")
+    assert r.status_code == 200 and r.json()["contract_id"] == cid
+
+
 def test_access_matrix(api, stack, tokens, org2):
     mine = contract(api, tokens["rep1"])
     theirs = contract(api, tokens["rep2"], customer_id=REP2_CUSTOMER)
@@ -406,3 +532,29 @@ def test_contracts_list_filters(api, stack, tokens):
     assert [x["id"] for x in second["data"]] == [a["id"]]
     assert second["next_cursor"] is None
     assert int(b["number"][7:]) == int(a["number"][7:]) + 1
+
+
+def test_template_stale_if_match_loses_the_race(api, stack, tokens):
+    """A template PATCH with If-Match waits for a change in progress and
+    then answers 412 (the version is checked on the locked row)."""
+    t = template(api, tokens)
+    r, waited = race(
+        stack, [("UPDATE contract_templates SET body = '新条款 {{amount}}' "
+                 "WHERE id = %s", (t["id"],))],
+        lambda: api.patch("/v1/contract-templates/" + t["id"],
+                          headers={**bearer(tokens["admin"]),
+                                   "If-Match": '"1"'},
+                          json={"body": "我的条款"}))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/contract-templates/" + t["id"],
+                  headers=bearer(tokens["admin"])).json()
+    assert (got["body"], got["version"]) == ("新条款 {{amount}}", 2)
+
+
+def test_cursor_of_another_list_is_a_400(api, stack, tokens):
+    for path in ("/v1/contracts", "/v1/contract-templates"):
+        for c in foreign_cursors(stack) + ["bm9wZQ"]:
+            r = api.get(path, headers=bearer(tokens["rep1"]),
+                        params={"cursor": c})
+            assert r.status_code == 400, (path, c, r.text)
+

@@ -761,6 +761,33 @@ def test_funnel_weights_match_the_records(api, tokens, funnel_data):
         ["100.01", "1000.20", "133.33", "864.19"])
 
 
+def test_funnel_totals_round_once(api, tokens):
+    """Weighted amounts: each deal and each stage may round its own, but
+    the total is the exact sum rounded once. 100.05 at 10% and 33.35 at
+    30% are 10.005 each: the stages show 10.01, the total 20.01 (not the
+    20.02 the rounded stages add up to)."""
+    p = api.post("/v1/pipelines", headers=bearer(tokens["admin"]), json={
+        "name": "舍入测试" + uuid.uuid4().hex[:6], "stages": [
+            {"name": "初步接触", "probability": 10},
+            {"name": "方案报价", "probability": 30},
+            {"name": "赢单", "kind": "won"},
+            {"name": "输单", "kind": "lost"}]}).json()
+    s = {x["name"]: x["id"] for x in p["stages"]}
+    c = customer(api, tokens["rep1"])
+    deals = [made(api, tokens["rep1"], customer_id=c, amount=amount,
+                  pipeline_id=p["id"], stage_id=s[stage])
+             for amount, stage in (("100.05", "初步接触"),
+                                   ("33.35", "方案报价"))]
+    assert [d["weighted_amount"] for d in deals] == ["10.01", "10.01"]
+    name, stages, tot = funnel(api, tokens["rep1"], "pipeline_id=" + p["id"])
+    assert [x[:5] for x in stages] == [
+        ("初步接触", "open", 1, "100.05", "10.01"),
+        ("方案报价", "open", 1, "33.35", "10.01"),
+        ("赢单", "won", 0, "0.00", "0.00"),
+        ("输单", "lost", 0, "0.00", "0.00")]
+    assert tot == totals(2, "133.40", "20.01")
+
+
 def test_funnel_bad_queries(api, tokens):
     h = bearer(tokens["rep1"])
     r = api.get("/v1/opportunities/funnel?pipeline_id=nope&created_after=x"

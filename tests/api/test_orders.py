@@ -2,9 +2,12 @@
 the database, payments against the balance, the status machine, and who
 sees and changes what."""
 import concurrent.futures
+import datetime
 import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
+
+import psycopg
 
 from conftest import DEMO, DEMO_ORG, bearer
 
@@ -210,6 +213,42 @@ def test_bad_lines_refused_with_nothing_written(api, stack, tokens):
     assert (usd["currency"], usd["grand_total"]) == ("USD", "1590.00")
 
 
+def test_one_currency_and_decimal_check(api, stack, tokens):
+    """Orders, contracts and products refuse a bad currency with the same
+    error, and orders and quotes a bad quantity (one check each)."""
+    def error(r, field):
+        assert r.status_code == 422, r.text
+        return [e for e in r.json()["errors"] if e["field"] == field]
+
+    before = counts(stack)
+    want = [{"field": "currency", "code": "format",
+             "message": "'currency' must be an ISO 4217 code such as CNY."}]
+    assert error(place(api, tokens["rep1"], currency="usd"), "currency") == \
+        want
+    assert error(api.post("/v1/contracts", headers=bearer(tokens["rep1"]),
+                          json={"customer_id": C_REP1, "title": "币种",
+                                "currency": "usd"}), "currency") == want
+    assert error(api.post("/v1/products", headers=bearer(tokens["admin"]),
+                          json={"sku": "CUR-" + uuid.uuid4().hex[:6],
+                                "name": "币种测试", "unit_price": "1.00",
+                                "currency": "usd"}), "currency") == want
+    opp = stack.sql(
+        "INSERT INTO opportunities (org_id, owner_id, customer_id, name, "
+        "pipeline_id, stage_id) SELECT p.org_id, %s, %s, '小数测试', p.id, "
+        "s.id FROM pipelines p JOIN pipeline_stages s ON s.pipeline_id = "
+        "p.id WHERE p.org_id = %s AND p.is_default AND s.position = 1 "
+        "RETURNING id::text", (REP1, C_REP1, DEMO_ORG))[0][0]
+    for qty in ("1.2345", "-1", "1e3", "1234567890"):
+        line = [{"product_id": AD, "quantity": qty}]
+        o = error(place(api, tokens["rep1"], lines=line),
+                  "lines[0].quantity")
+        q = error(api.post("/v1/quotes", headers=bearer(tokens["rep1"]),
+                           json={"opportunity_id": opp, "lines": line}),
+                  "lines[0].quantity")
+        assert o == q and len(o) == 1, (qty, o, q)
+    assert counts(stack) == before
+
+
 def test_order_on_someone_elses_customer_does_not_leak(api, stack, tokens):
     before = counts(stack)
     real = place(api, tokens["rep1"], customer=C_REP2)
@@ -220,6 +259,46 @@ def test_order_on_someone_elses_customer_does_not_leak(api, stack, tokens):
          "message": "customer_id names no customer you can see."}]
     assert real.json()["detail"] == ghost.json()["detail"]
     assert counts(stack) == before
+
+
+def new_contract(api, token, customer):
+    r = api.post("/v1/contracts", headers=bearer(token),
+                 json={"customer_id": customer, "title": "期刊订阅合同"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_contract_must_be_the_customers_and_visible(api, stack, tokens):
+    """contract_id names a contract of the order's customer that the caller
+    can see; rep 2's contract answers exactly as one that does not exist,
+    on create and on PATCH, and nothing is written."""
+    theirs = new_contract(api, tokens["rep2"], C_REP2)
+    other_customer = new_contract(api, tokens["rep1"], C_REP1_B)
+    mine = new_contract(api, tokens["rep1"], C_REP1)
+    o = order(api, tokens["rep1"])
+    before = counts(stack)
+    want = [{"field": "contract_id", "code": "not_found",
+             "message": "contract_id names no contract of this customer "
+                        "that you can see."}]
+    answers = []
+    for cid in (theirs, str(uuid.uuid4()), other_customer):
+        r = place(api, tokens["rep1"], contract_id=cid)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == want
+        answers.append(problem(r))
+        r = api.patch("/v1/orders/" + o["id"],
+                      headers=bearer(tokens["rep1"]), json={"contract_id": cid})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == want
+        answers.append(problem(r))
+    assert len(set(answers)) == 1
+    assert counts(stack) == before
+    assert api.get("/v1/orders/" + o["id"], headers=bearer(tokens["rep1"])
+                   ).json()["contract_id"] is None
+    assert order(api, tokens["rep1"], contract_id=mine)["contract_id"] == mine
+    r = api.patch("/v1/orders/" + o["id"], headers=bearer(tokens["rep1"]),
+                  json={"contract_id": mine})
+    assert r.status_code == 200 and r.json()["contract_id"] == mine
 
 
 def test_duplicate_external_id(api, stack, tokens):
@@ -325,6 +404,68 @@ def test_numbers_are_unique_and_gapless_under_concurrency(api, tokens):
     seq = sorted(int(n.rsplit("-", 1)[1]) for n in numbers)
     assert seq == list(range(seq[0], seq[0] + 16))
     assert len({n.rsplit("-", 1)[0] for n in numbers}) == 1
+
+
+def test_one_number_allocator(api, stack, tokens):
+    """Orders are numbered by crm_next_number over document_numbers, like
+    quotes and contracts, per year of the order date; the old allocator
+    and its table are gone."""
+    o = order(api, tokens["rep1"], order_date="2024-03-08")
+    prefix, seq = o["number"].rsplit("-", 1)
+    assert prefix == "SO-2024" and len(seq) == 6
+    assert stack.sql("SELECT last FROM document_numbers WHERE org_id = %s "
+                     "AND kind = 'order' AND year = 2024",
+                     (DEMO_ORG,)) == [(int(seq),)]
+    nxt = order(api, tokens["rep1"], order_date="2024-12-31")
+    assert nxt["number"] == "SO-2024-%06d" % (int(seq) + 1)
+    assert stack.sql("SELECT to_regclass('order_numbers'), "
+                     "to_regprocedure('crm_order_number(date)')") == [
+        (None, None)]
+
+
+def test_security_definer_functions_are_not_public(stack):
+    """A SECURITY DEFINER function runs as the schema owner, past row-level
+    security: unless it is a trigger, PUBLIC may not execute it (each one
+    is granted to the roles that need it)."""
+    assert stack.sql(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef "
+        "AND p.prorettype <> 'trigger'::regtype AND (p.proacl IS NULL OR "
+        "EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 "
+        "AND a.privilege_type = 'EXECUTE')) ORDER BY 1") == []
+
+
+def deletable(stack, short, order_id):
+    """How many lines and subscriptions of the order `short` could delete
+    with SQL of their own, as crm_app (rolled back)."""
+    principal = '{"user": "%s", "org": "%s"}' % (DEMO[short][1], DEMO_ORG)
+    with psycopg.connect(stack.dsn("crm_app")) as conn:
+        conn.execute("SELECT crm_bind(%s::jsonb)", (principal,))
+        lines = conn.execute("DELETE FROM order_lines WHERE order_id = %s",
+                             (order_id,)).rowcount
+        subs = conn.execute("DELETE FROM subscriptions WHERE order_id = %s",
+                            (order_id,)).rowcount
+        conn.rollback()
+    return lines, subs
+
+
+def test_only_pending_orders_lose_lines(api, stack, tokens):
+    """The delete policies let lines and subscriptions go only with a
+    pending order (api_orders_update replaces them); a confirmed or
+    fulfilled order keeps them, even against the owner's own SQL."""
+    o = order(api, tokens["rep1"], lines=[
+        {"product_id": MONTHLY, "quantity": "2"},
+        {"product_id": AD, "quantity": "1"}],
+        subscription={"start_date": "2027-01-01", "periods": 6})
+    assert deletable(stack, "rep1", o["id"]) == (2, 1)
+    h = bearer(tokens["rep1"])
+    for step in ("confirm", "fulfil"):
+        assert api.post("/v1/orders/%s/%s" % (o["id"], step), headers=h
+                        ).status_code == 200
+        assert deletable(stack, "rep1", o["id"]) == (0, 0)
+        assert deletable(stack, "manager", o["id"]) == (0, 0)
+    assert len(api.get("/v1/orders/" + o["id"], headers=h).json()["lines"]
+               ) == 2
 
 
 def test_patch_pending_lines_only(api, stack, tokens):
@@ -538,11 +679,23 @@ def test_api_key_scopes(api, stack, tokens):
                     json={"amount": "100.00"}).status_code == 201
 
 
+def shanghai_today():
+    return (datetime.datetime.now(datetime.timezone.utc) +
+            datetime.timedelta(hours=8)).date()
+
+
 def test_dates_default_to_today(api, stack, tokens):
+    """Today is the organisation's (China's) day, whatever the server's
+    clock zone: the database's sessions run in Asia/Shanghai."""
+    before = shanghai_today()
     o = order(api, tokens["rep1"])
-    today = stack.sql("SELECT current_date")[0][0]
-    assert o["order_date"] == today.isoformat()
-    assert o["number"].startswith("SO-%d-" % today.year)
+    today = shanghai_today()
+    assert o["order_date"] in (before.isoformat(), today.isoformat())
+    assert o["number"].startswith("SO-%s-" % o["order_date"][:4])
+    for user in ("crm_app", "crm_owner"):
+        assert stack.sql("SELECT current_setting('TimeZone'), "
+                         "current_date = crm_today()", user=user) == [
+            ("Asia/Shanghai", True)]
     dated = order(api, tokens["rep1"], order_date="2025-06-30")
     assert dated["number"].startswith("SO-2025-")
     assert dated["order_date"] == "2025-06-30"

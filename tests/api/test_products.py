@@ -2,6 +2,7 @@
 import uuid
 
 from conftest import DEMO, bearer
+from race_helpers import race
 
 
 def sku(prefix="SKU"):
@@ -232,3 +233,20 @@ def test_api_key_scopes(api, stack, tokens):
     r = api.post("/v1/products", headers=h, json={
         "sku": sku("ERP"), "name": "ERP 同步产品", "unit_price": "8.80"})
     assert r.status_code == 201 and r.json()["unit_price"] == "8.80"
+
+
+def test_stale_if_match_loses_the_race(api, stack, tokens):
+    """A PATCH with If-Match waits for a change of the product in progress
+    and then answers 412 (the version is checked on the locked row)."""
+    p = make_product(api, tokens)
+    r, waited = race(
+        stack, [("UPDATE products SET unit_price = 400 WHERE id = %s",
+                 (p["id"],))],
+        lambda: api.patch("/v1/products/" + p["id"],
+                          headers={**bearer(tokens["admin"]),
+                                   "If-Match": '"%d"' % p["version"]},
+                          json={"unit_price": "380.00"}))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/products/" + p["id"], headers=bearer(tokens["admin"])
+                  ).json()
+    assert (got["unit_price"], got["version"]) == ("400.00", p["version"] + 1)

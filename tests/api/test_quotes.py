@@ -466,3 +466,18 @@ def test_concurrent_accepts_write_one_contract(api, stack, tokens):
     assert counts(stack) == (before[0], before[1], before[2] + 1)
     assert stack.sql("SELECT count(*) FROM contracts WHERE quote_id = %s",
                      (q["id"],)) == [(1,)]
+
+
+def foreign_cursors(stack):
+    """Cursors that decode but come from other lists: an id that is not a
+    UUID (a task list's sort and id, an audit entry's number)."""
+    return [stack.sql("SELECT crm_cursor_encode(now(), %s)", (i,))[0][0]
+            for i in ("tasks:due_at " + str(uuid.uuid4()), "12345")]
+
+
+def test_cursor_of_another_list_is_a_400(api, stack, tokens):
+    for c in foreign_cursors(stack) + ["bm9wZQ"]:
+        r = api.get("/v1/quotes", headers=bearer(tokens["rep1"]),
+                    params={"cursor": c})
+        assert r.status_code == 400, (c, r.text)
+

@@ -5,6 +5,7 @@ import datetime
 import uuid
 
 from conftest import DEMO, bearer
+from race_helpers import race
 from test_orders import (AD, C_REP1, C_REP1_B, C_REP2, MONTHLY, counts,
                          fields, make_key, order, place, problem, product)
 
@@ -495,3 +496,26 @@ def test_access_matrix(api, stack, tokens, org2):
                    ).status_code == 200
     assert api.get("/v1/subscriptions/" + s2["id"], headers=h1
                    ).status_code == 404
+
+
+def test_delivery_status_rule_sees_the_last_change(api, stack, tokens):
+    """A status change of a delivery that waits for another one in
+    progress (which holds the subscription) is judged against the status
+    that one left: planned -> shipped is fine, but the delivery is
+    delivered by then, and delivered -> shipped is refused (409)."""
+    h = bearer(tokens["rep1"])
+    _, s = subscribe(api, tokens["rep1"], "2027-01-01", 12)
+    url = "/v1/subscriptions/%s/deliveries" % s["id"]
+    d = api.post(url, headers=h, json={"issue": "2027年第3期",
+                                       "issue_date": "2027-03-05"}).json()
+    assert d["status"] == "planned"
+    r, waited = race(stack, [
+        ("SELECT 1 FROM subscriptions WHERE id = %s FOR UPDATE", (s["id"],)),
+        ("UPDATE deliveries SET status = 'delivered', shipped_at = now(), "
+         "delivered_at = now() WHERE id = %s", (d["id"],))],
+        lambda: api.patch(url + "/" + d["id"], headers=h,
+                          json={"status": "shipped"}))
+    assert waited and r.status_code == 409, r.text
+    assert "returned" in r.json()["detail"]
+    got = api.get(url, headers=h).json()["data"]
+    assert [(x["id"], x["status"]) for x in got] == [(d["id"], "delivered")]

@@ -4,12 +4,17 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+import psycopg
+import pytest
+
 from conftest import DEMO, DEMO_ORG, bearer, login
+from race_helpers import race
 
 REP1 = DEMO["rep1"][1]
 REP2 = DEMO["rep2"][1]
 MANAGER = DEMO["manager"][1]
 SERVICE = DEMO["service"][1]
+MARKETING = DEMO["marketing"][1]
 REP1_CUSTOMER = "00000000-0000-4000-8000-000000001001"
 REP2_CUSTOMER = "00000000-0000-4000-8000-000000001003"
 PASSWORD = "a-long-passphrase"
@@ -306,6 +311,70 @@ def test_transfer_out_of_sight(api, tokens):
         (REP2, SERVICE, REP2)]
 
 
+def transfers(stack, task_id):
+    return stack.sql("SELECT count(*) FROM task_transfers WHERE task_id = %s",
+                     (task_id,))[0][0]
+
+
+def test_transfer_racing_a_transfer_out_of_sight(api, stack, tokens):
+    """Rep 1 hands on the manager's task while someone else gives it to
+    marketing, out of rep 1's sight: rep 1's transfer waits for the other
+    one, then answers 404 and writes no history (it used to commit a
+    transfer row for a reassignment that never happened)."""
+    t = task(api, tokens["manager"], title="回访四川糖酒", assignee_id=REP1)
+
+    def transfer():
+        return api.post("/v1/tasks/%s/transfer" % t["id"],
+                        headers=bearer(tokens["rep1"]),
+                        json={"assignee_id": REP2, "note": "请代为回访"})
+
+    r, waited = race(stack, [("UPDATE tasks SET assignee_id = %s "
+                              "WHERE id = %s", (MARKETING, t["id"]))],
+                     transfer)
+    assert waited
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"] == "The resource does not exist."
+    assert transfers(stack, t["id"]) == 0
+    assert api.get("/v1/tasks/" + t["id"], headers=bearer(tokens["manager"])
+                   ).json()["assignee_id"] == MARKETING
+
+
+def reassign_as(stack, short, task_id, to):
+    """Call crm_task_reassign straight, as crm_app with `short` bound:
+    what the server's role could do with it outside the API."""
+    principal = '{"user": "%s", "org": "%s"}' % (DEMO[short][1], DEMO_ORG)
+    with psycopg.connect(stack.dsn("crm_app")) as conn:
+        conn.execute("SELECT crm_bind(%s::jsonb)", (principal,))
+        return conn.execute("SELECT (crm_task_reassign(%s, %s)).assignee_id::text",
+                            (task_id, to)).fetchone()[0]
+
+
+def test_reassign_keeps_the_rules_whoever_calls_it(api, stack, tokens):
+    """crm_task_reassign (granted to the server's role) refuses what the
+    transfer route refuses and writes the history itself."""
+    t = task(api, tokens["rep1"], title="准备年度合同")
+    patch(api, tokens["rep1"], t["id"], status="done")
+    with pytest.raises(psycopg.Error) as e:
+        reassign_as(stack, "rep1", t["id"], REP2)
+    assert e.value.sqlstate == "CR409"
+    patch(api, tokens["rep1"], t["id"], status="open")
+    with fresh_user(api, tokens) as gone:
+        pass
+    for who, code in ((gone["id"], "CR422"), (REP1, "CR422")):
+        with pytest.raises(psycopg.Error) as e:
+            reassign_as(stack, "rep1", t["id"], who)
+        assert e.value.sqlstate == code
+    with pytest.raises(psycopg.Error) as e:
+        reassign_as(stack, "rep2", t["id"], REP2)
+    assert e.value.sqlstate == "CR404"
+    assert transfers(stack, t["id"]) == 0
+    assert reassign_as(stack, "rep1", t["id"], REP2) == REP2
+    hist = api.get("/v1/tasks/%s/transfers" % t["id"],
+                   headers=bearer(tokens["rep1"])).json()["data"]
+    assert [(x["from_id"], x["to_id"], x["by_id"]) for x in hist] == [
+        (REP1, REP2, REP1)]
+
+
 def test_collaboration_across_roles(api, tokens):
     """Anyone active may be assigned: the assignee and the creator both
     work on the task, nobody else outside their lines."""
@@ -598,3 +667,26 @@ def test_agenda_contents(api, stack, tokens):
         assert not set(ids(ag["overdue"])) & set(ids(api.get(
             "/v1/me/agenda", headers=bearer(tokens["rep1"])).json()[
             "overdue"]))
+
+
+def test_stale_if_match_loses_the_race(api, stack, tokens):
+    """A PATCH or DELETE with If-Match waits for a change of the task in
+    progress and then answers 412: the version is checked on the locked
+    row, not on a read from before the other change committed."""
+    t = task(api, tokens["rep1"], title="整理报价单")
+    h = {**bearer(tokens["rep1"]), "If-Match": '"1"'}
+    bump = [("UPDATE tasks SET title = '整理报价单（经理改）' WHERE id = %s",
+             (t["id"],))]
+    r, waited = race(stack, bump, lambda: api.patch(
+        "/v1/tasks/" + t["id"], headers=h, json={"title": "我的改动"}))
+    assert waited and r.status_code == 412, r.text
+    h["If-Match"] = '"2"'
+    bump[0] = ("UPDATE tasks SET priority = 'high' WHERE id = %s",
+               (t["id"],))
+    r, waited = race(stack, bump, lambda: api.delete(
+        "/v1/tasks/" + t["id"], headers=h))
+    assert waited and r.status_code == 412, r.text
+    got = api.get("/v1/tasks/" + t["id"], headers=bearer(tokens["rep1"])
+                  ).json()
+    assert (got["title"], got["priority"], got["version"]) == (
+        "整理报价单（经理改）", "high", 3)
