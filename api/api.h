@@ -62,6 +62,7 @@ struct api_ctx {
 	int status;
 	int logged;
 	char *principal; /* JSON for crm_bind(); NULL on public routes */
+	char credential[80]; /* "key:<sha256>" or "user:<id>": rate limits */
 	char ip[64];
 	json_t *body; /* the parsed, validated JSON body */
 	json_t *query; /* the parsed, validated query parameters */
@@ -307,6 +308,9 @@ int api_deliveries_list(struct http_request *, struct api_ctx *);
 int api_deliveries_update(struct http_request *, struct api_ctx *);
 
 /* --- idempotency and rate limits --- */
+/* ratelimit.c */
+void api_ratelimit_init(void);
+int api_ratelimit_check(struct http_request *, struct api_ctx *);
 
 /* --- webhooks and events --- */
 
