@@ -15,6 +15,7 @@
 #include "crm/config.h"
 #include "crm/db.h"
 #include "crm/error.h"
+#include "crm/idempotency.h"
 #include "crm/route.h"
 #include "crm/util.h"
 #include "crm/validate.h"
@@ -69,6 +70,8 @@ struct api_ctx {
 	struct api_work *work;
 	int step; /* a handler's own progress across wake-ups */
 	const char *location; /* collection for Location (default: path) */
+	char idem_key[CRM_IDEM_KEY_MAX + 1]; /* "": none, or used already */
+	char idem_hash[CRM_IDEM_HASH_LEN + 1];
 };
 
 #define API_RESP_PLAIN 0x00
@@ -311,6 +314,9 @@ int api_deliveries_update(struct http_request *, struct api_ctx *);
 /* ratelimit.c */
 void api_ratelimit_init(void);
 int api_ratelimit_check(struct http_request *, struct api_ctx *);
+/* idempotency.c */
+int api_idempotency_read(struct http_request *, struct api_ctx *);
+int api_idempotency_hash(struct http_request *, struct api_ctx *);
 
 /* --- webhooks and events --- */
 
