@@ -3,8 +3,9 @@
  * gives each request an id, finds its route in api_routes[] (so unknown
  * paths and methods get RFC 9457 problems instead of Kore's empty error
  * pages), enforces the body limit, authenticates the caller and counts
- * the request against its rate limit, reads and checks the query string
- * and the JSON body, then calls the handler; and
+ * the request against its rate limit, reads and checks the
+ * Idempotency-Key, the query string and the JSON body, then calls the
+ * handler; and
  * writes one JSON access-log line when the request is freed.
  */
 #include <sys/socket.h>
@@ -53,7 +54,8 @@ crm_dispatch(struct http_request *req)
 	if (ctx->route->scope != NULL &&
 	    (!api_authenticate(req, ctx) || !api_ratelimit_check(req, ctx)))
 		return (KORE_RESULT_OK);
-	if (!query_read(req, ctx) || !body_read(req, ctx))
+	if (!api_idempotency_read(req, ctx) || !query_read(req, ctx) ||
+	    !body_read(req, ctx) || !api_idempotency_hash(req, ctx))
 		return (KORE_RESULT_OK);
 
 	return (ctx->route->handler(req, ctx));
