@@ -496,8 +496,10 @@ idem_wrap(struct crm_db *db)
 	if ((args = crm_idem_args(values, db->nparams)) == NULL)
 		return (0);
 
-	for (i = 0; i < db->nparams; i++)
+	for (i = 0; i < db->nparams; i++) {
 		kore_free(db->values[i]);
+		db->values[i] = NULL;
+	}
 	db->values[0] = db->idem_key;
 	db->values[1] = db->idem_hash;
 	db->values[2] = kore_strdup(db->statement);
