@@ -162,6 +162,23 @@ def test_keys_belong_to_their_caller(api, stack, tokens, org2):
     assert r.json()["owner_id"] == DEMO["rep2"][1]
 
 
+def test_a_key_without_the_scope_gets_403_and_keeps_nothing(api, stack,
+                                                           tokens):
+    r = api.post("/v1/api-keys", headers=bearer(tokens["admin"]), json={
+        "name": "只读 ERP", "scopes": ["customers:read"]})
+    assert r.status_code == 201, r.text
+    h = {"X-API-Key": r.json()["key"], "Idempotency-Key": new_key()}
+    name = "无权幂等公司" + uuid.uuid4().hex[:6]
+    for _ in range(2):
+        r = api.post("/v1/customers", headers=h, json={"name": name})
+        assert r.status_code == 403
+        assert "customers:write" in r.json()["detail"]
+        assert "idempotent-replayed" not in r.headers
+    assert customers_named(stack, name) == 0
+    assert count(stack, "idempotency_keys", "key = %s",
+                 (h["Idempotency-Key"],)) == 0
+
+
 def test_the_database_sees_only_the_callers_keys(api, stack, tokens):
     for short in ("rep1", "rep2"):
         assert post(api, "/v1/customers", tokens[short],
