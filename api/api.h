@@ -15,6 +15,7 @@
 #include "crm/config.h"
 #include "crm/db.h"
 #include "crm/error.h"
+#include "crm/idempotency.h"
 #include "crm/route.h"
 #include "crm/util.h"
 #include "crm/validate.h"
@@ -62,6 +63,7 @@ struct api_ctx {
 	int status;
 	int logged;
 	char *principal; /* JSON for crm_bind(); NULL on public routes */
+	char credential[80]; /* "key:<sha256>" or "user:<id>": rate limits */
 	char ip[64];
 	json_t *body; /* the parsed, validated JSON body */
 	json_t *query; /* the parsed, validated query parameters */
@@ -69,6 +71,8 @@ struct api_ctx {
 	int step; /* a handler's own progress across wake-ups */
 	json_t *state; /* a handler's own JSON across wake-ups; freed with it */
 	const char *location; /* collection for Location (default: path) */
+	char idem_key[CRM_IDEM_KEY_MAX + 1]; /* "": none, or used already */
+	char idem_hash[CRM_IDEM_HASH_LEN + 1];
 };
 
 #define API_RESP_PLAIN 0x00
@@ -310,6 +314,12 @@ int api_deliveries_list(struct http_request *, struct api_ctx *);
 int api_deliveries_update(struct http_request *, struct api_ctx *);
 
 /* --- idempotency and rate limits --- */
+/* ratelimit.c */
+void api_ratelimit_init(void);
+int api_ratelimit_check(struct http_request *, struct api_ctx *);
+/* idempotency.c */
+int api_idempotency_read(struct http_request *, struct api_ctx *);
+int api_idempotency_hash(struct http_request *, struct api_ctx *);
 
 /* --- webhooks and events --- */
 

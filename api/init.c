@@ -1,6 +1,7 @@
 /*
  * Start-up: the parent validates the configuration before any worker
- * starts (production refuses unsafe defaults); each worker loads it,
+ * starts (production refuses unsafe defaults) and maps the rate-limit
+ * table the workers share (api/ratelimit.c); each worker loads it,
  * registers the database and opens its connections before it accepts
  * a request. Also the seccomp additions the workers need.
  */
@@ -57,6 +58,8 @@ kore_parent_configure(int argc, char **argv)
 	(void)argv;
 
 	config_load_or_die();
+	/* Before the workers fork: they all count in this one table. */
+	api_ratelimit_init();
 	kore_log(LOG_NOTICE, "crm: %s mode, %d database connections per worker",
 	    api_config.production ? "production" : "development",
 	    api_config.db_pool);

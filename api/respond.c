@@ -86,6 +86,9 @@ api_respond_error(struct http_request *req, struct api_ctx *ctx,
 /*
  * Start the request's statement `sql`; on authenticated routes the
  * caller's principal is its $1 (every api_* function binds it first).
+ * With an Idempotency-Key (api/idempotency.c) the first statement of the
+ * request runs once per key (crm_db_idempotent); a later one, if any,
+ * runs as usual.
  */
 struct crm_db *
 api_db(struct http_request *req, struct api_ctx *ctx, const char *sql)
@@ -93,6 +96,10 @@ api_db(struct http_request *req, struct api_ctx *ctx, const char *sql)
 	ctx->db = crm_db_new(req, sql);
 	if (ctx->principal != NULL)
 		(void)api_db_param(ctx, ctx->principal);
+	if (ctx->idem_key[0] != '\0' && ctx->principal != NULL) {
+		crm_db_idempotent(ctx->db, ctx->idem_key, ctx->idem_hash);
+		ctx->idem_key[0] = '\0';
+	}
 
 	return (ctx->db);
 }

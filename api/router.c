@@ -2,8 +2,10 @@
  * The request pipeline. Kore routes every path to crm_dispatch(), which
  * gives each request an id, finds its route in api_routes[] (so unknown
  * paths and methods get RFC 9457 problems instead of Kore's empty error
- * pages), enforces the body limit, authenticates the caller, reads and
- * checks the query string and the JSON body, then calls the handler; and
+ * pages), enforces the body limit, authenticates the caller and counts
+ * the request against its rate limit, reads and checks the
+ * Idempotency-Key, the query string and the JSON body, then calls the
+ * handler; and
  * writes one JSON access-log line when the request is freed.
  */
 #include <sys/socket.h>
@@ -49,9 +51,11 @@ crm_dispatch(struct http_request *req)
 		    "The request body exceeds the limit for this route."));
 	if (!route_find(req, ctx))
 		return (KORE_RESULT_OK);
-	if (ctx->route->scope != NULL && !api_authenticate(req, ctx))
+	if (ctx->route->scope != NULL &&
+	    (!api_authenticate(req, ctx) || !api_ratelimit_check(req, ctx)))
 		return (KORE_RESULT_OK);
-	if (!query_read(req, ctx) || !body_read(req, ctx))
+	if (!api_idempotency_read(req, ctx) || !query_read(req, ctx) ||
+	    !body_read(req, ctx) || !api_idempotency_hash(req, ctx))
 		return (KORE_RESULT_OK);
 
 	return (ctx->route->handler(req, ctx));

@@ -3,6 +3,7 @@
  * (verified by the database when the statement binds the caller), and the
  * session endpoints: login, refresh-token rotation, logout.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,8 +48,9 @@ unauthorized(struct http_request *req, struct api_ctx *ctx, const char *why)
  * crm_bind() checks and binds: {"user", "org", "jti"} from a verified
  * access token, or {"key", "scope"} (the SHA-256 of an API key and the
  * scope the route needs), plus the request id and client address for the
- * audit log. Answers 401 itself and returns 0 when there are none or the
- * token is invalid; the detail never says which check failed.
+ * audit log; and ctx->credential, what rate limits count. Answers 401
+ * itself and returns 0 when there are none or the token is invalid; the
+ * detail never says which check failed.
  */
 int
 api_authenticate(struct http_request *req, struct api_ctx *ctx)
@@ -83,6 +85,8 @@ api_authenticate(struct http_request *req, struct api_ctx *ctx)
 		crm_sha256_hex(token, strlen(token), hash);
 		p = json_pack("{s:s, s:s}", "key", hash, "scope",
 		    ctx->route->scope);
+		(void)snprintf(ctx->credential, sizeof(ctx->credential),
+		    "key:%s", hash);
 	} else {
 		crm_error_init(&err);
 		ok = crm_jwt_verify(jwt_config(), token, (long long)time(NULL),
@@ -93,6 +97,8 @@ api_authenticate(struct http_request *req, struct api_ctx *ctx)
 			    "The access token is invalid or expired."));
 		p = json_pack("{s:s, s:s, s:s}", "user", claims.sub, "org",
 		    claims.org, "jti", claims.jti);
+		(void)snprintf(ctx->credential, sizeof(ctx->credential),
+		    "user:%s", claims.sub);
 	}
 	if (p == NULL)
 		return (unauthorized(req, ctx, "The credentials are invalid."));

@@ -13,6 +13,9 @@
  *                      the peer (Kore reachable only through the proxy);
  *                      otherwise only from a loopback peer
  *   CRM_DEMO           1 when demo data is loaded (prints demo logins)
+ *   CRM_RATE_LIMIT_KEY  requests per window per API key (1200; 0: off)
+ *   CRM_RATE_LIMIT_USER requests per window per person's token (600; 0: off)
+ *   CRM_RATE_LIMIT_WINDOW the window in seconds (60)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +94,14 @@ crm_config_load(struct crm_config *cfg, crm_getenv_fn get,
 
 	v = get("CRM_TRUST_PROXY");
 	cfg->trust_proxy = (v != NULL && !strcmp(v, "1"));
+
+	if (!parse_long("CRM_RATE_LIMIT_KEY", get("CRM_RATE_LIMIT_KEY"), 1200,
+		0, 1000000, &cfg->rate_limit_key, err) ||
+	    !parse_long("CRM_RATE_LIMIT_USER", get("CRM_RATE_LIMIT_USER"), 600,
+		0, 1000000, &cfg->rate_limit_user, err) ||
+	    !parse_long("CRM_RATE_LIMIT_WINDOW", get("CRM_RATE_LIMIT_WINDOW"),
+		60, 1, 3600, &cfg->rate_limit_window, err))
+		return (CRM_ERROR);
 
 	v = get("CRM_DEMO");
 	cfg->demo = (v != NULL && !strcmp(v, "1"));

@@ -10,7 +10,10 @@
  *   as implicit transactions, and one found otherwise is reset, so no
  *   request inherits another's transaction or transaction-local settings;
  * - a request queued for a connection re-enters the same state without
- *   allocating anything again (Kore wakes it when one is free).
+ *   allocating anything again (Kore wakes it when one is free);
+ * - a request with an Idempotency-Key sends its statement through the
+ *   SQL wrapper crm_idempotent() (crm_db_idempotent), for every handler
+ *   alike, and a replayed answer is marked on the response.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -27,6 +30,7 @@
 #include <kore/pgsql.h>
 
 #include "crm/db.h"
+#include "crm/idempotency.h"
 
 enum {
 	DB_STATE_SETUP,
@@ -50,9 +54,13 @@ struct crm_db {
 	size_t value_len;
 	char *detail; /* the server's message, for logs */
 	struct crm_error err;
+	char *idem_key; /* set: wrap the statement, then cleared */
+	char *idem_hash;
+	int wrapped; /* sent through crm_idempotent() */
 };
 
 static int conn_ready(struct crm_db *);
+static int idem_wrap(struct crm_db *);
 static int send_prepared(struct crm_db *, const char **);
 static void set_failure(struct crm_db *, const char *);
 static int state_setup(struct crm_db *);
@@ -143,8 +151,28 @@ crm_db_free(struct crm_db *db)
 		kore_free(db->values[i]);
 	kore_free(db->value);
 	kore_free(db->detail);
+	kore_free(db->idem_key);
+	kore_free(db->idem_hash);
 	crm_error_cleanup(&db->err);
 	kore_free(db);
+}
+
+/*
+ * Make the query idempotent under Idempotency-Key `key`, for the request
+ * whose hash is `hash` (both copied). When it starts, its statement and
+ * parameters become the arguments of CRM_IDEM_STATEMENT, which runs them
+ * once per key and stores the answer in the same transaction, or answers
+ * the stored one; a stored answer sets Idempotent-Replayed: true on the
+ * response. Call before the first crm_db_run(); the statement's $1 must be
+ * the caller's principal.
+ */
+void
+crm_db_idempotent(struct crm_db *db, const char *key, const char *hash)
+{
+	kore_free(db->idem_key);
+	kore_free(db->idem_hash);
+	db->idem_key = kore_strdup(key);
+	db->idem_hash = kore_strdup(hash);
 }
 
 /*
@@ -236,6 +264,15 @@ crm_db_detail(const struct crm_db *db)
 static int
 state_setup(struct crm_db *db)
 {
+	if (db->idem_key != NULL && !idem_wrap(db)) {
+		crm_error_set(&db->err, CRM_ERR_INTERNAL,
+		    "An internal error occurred; quote the request id.");
+		kore_free(db->detail);
+		db->detail = kore_strdup("a parameter is not UTF-8");
+		db->state = DB_STATE_DONE;
+		return (HTTP_STATE_CONTINUE);
+	}
+
 	if (!db->bound) {
 		kore_pgsql_bind_request(&db->sql, db->req);
 		db->bound = 1;
@@ -405,6 +442,13 @@ state_wait(struct crm_db *db)
 				db->value[len] = '\0';
 				db->value_len = (size_t)len;
 			}
+			/* crm_idempotent() answers (value, replayed). */
+			if (db->wrapped && db->rows > 0 &&
+			    kore_pgsql_nfields(&db->sql) > 1 &&
+			    !PQgetisnull(db->sql.result, 0, 1) &&
+			    !strcmp(kore_pgsql_getvalue(&db->sql, 0, 1), "t"))
+				http_response_header(db->req,
+				    "idempotent-replayed", "true");
 		}
 		kore_pgsql_continue(&db->sql);
 		break;
@@ -433,6 +477,45 @@ state_wait(struct crm_db *db)
 	}
 
 	return (HTTP_STATE_CONTINUE);
+}
+
+/*
+ * Replace the statement and its parameters by CRM_IDEM_STATEMENT's: the
+ * key, the request's hash, the statement text and its parameters as a
+ * JSON array. Returns 0 when a parameter is not UTF-8 (nothing changes).
+ */
+static int
+idem_wrap(struct crm_db *db)
+{
+	const char *values[CRM_DB_MAX_PARAMS];
+	char *args;
+	int i;
+
+	for (i = 0; i < db->nparams; i++)
+		values[i] = db->values[i];
+	if ((args = crm_idem_args(values, db->nparams)) == NULL)
+		return (0);
+
+	for (i = 0; i < db->nparams; i++) {
+		kore_free(db->values[i]);
+		db->values[i] = NULL;
+	}
+	db->values[0] = db->idem_key;
+	db->values[1] = db->idem_hash;
+	db->values[2] = kore_strdup(db->statement);
+	db->values[3] = kore_strdup(args);
+	free(args);
+	for (i = 0; i < 4; i++) {
+		db->lengths[i] = (int)strlen(db->values[i]);
+		db->formats[i] = 0;
+	}
+	db->nparams = 4;
+	db->statement = CRM_IDEM_STATEMENT;
+	db->idem_key = NULL;
+	db->idem_hash = NULL;
+	db->wrapped = 1;
+
+	return (1);
 }
 
 /*

@@ -24,6 +24,9 @@ struct crm_config {
 	size_t json_body_max; /* bytes accepted on JSON routes */
 	int trust_proxy; /* X-Real-IP from any peer (behind a proxy) */
 	int demo; /* demo mode: demo data is loaded */
+	long rate_limit_key; /* requests per window per API key, 0: none */
+	long rate_limit_user; /* per person (access token), 0: none */
+	long rate_limit_window; /* seconds */
 };
 
 typedef const char *(*crm_getenv_fn)(const char *);

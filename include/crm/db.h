@@ -27,6 +27,7 @@ int crm_db_warm(int);
 struct crm_db *crm_db_new(struct http_request *, const char *);
 void crm_db_free(struct crm_db *);
 int crm_db_param(struct crm_db *, const char *, size_t) CRM_MUSTCHECK;
+void crm_db_idempotent(struct crm_db *, const char *, const char *);
 int crm_db_run(struct crm_db *);
 
 const struct crm_error *crm_db_error(const struct crm_db *);

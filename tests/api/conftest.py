@@ -66,6 +66,10 @@ class Stack:
             CRM_DEMO="1",
             CRM_PG_FSYNC="off",
             CRM_JWT_SECRET=TEST_JWT_SECRET,
+            # Far above what the suite sends: only test_rate_limits.py,
+            # on a server of its own, runs into a limit.
+            CRM_RATE_LIMIT_USER="1000000",
+            CRM_RATE_LIMIT_KEY="1000000",
         )
         self.https = f"https://127.0.0.1:{self.tls_port}"
         self.http = f"http://127.0.0.1:{self.backend_port}"

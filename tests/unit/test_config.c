@@ -48,6 +48,12 @@ main(void)
 	static const char *const junk_pool[] = {"CRM_DB_POOL", "8x", NULL};
 	static const char *const pool[] = {"CRM_DB_POOL", "12",
 	    "CRM_JSON_BODY_MAX", "2048", NULL};
+	static const char *const limits[] = {"CRM_RATE_LIMIT_KEY", "0",
+	    "CRM_RATE_LIMIT_USER", "5", "CRM_RATE_LIMIT_WINDOW", "2", NULL};
+	static const char *const bad_limit[] = {"CRM_RATE_LIMIT_USER", "-1",
+	    NULL};
+	static const char *const bad_window[] = {"CRM_RATE_LIMIT_WINDOW", "0",
+	    NULL};
 
 	CHECK(load(empty, &cfg, &err) == CRM_OK);
 	CHECK(cfg.production == 0);
@@ -55,6 +61,9 @@ main(void)
 	CHECK_STR(cfg.database_url, CRM_DEFAULT_DB_URL);
 	CHECK(cfg.db_pool == 8);
 	CHECK(cfg.json_body_max == 1024 * 1024);
+	CHECK(cfg.rate_limit_key == 1200);
+	CHECK(cfg.rate_limit_user == 600);
+	CHECK(cfg.rate_limit_window == 60);
 
 	CHECK(load(prod_default, &cfg, &err) == CRM_ERROR);
 	CHECK(strstr(err.detail, "CRM_JWT_SECRET") != NULL);
@@ -75,6 +84,15 @@ main(void)
 	CHECK(load(pool, &cfg, &err) == CRM_OK);
 	CHECK(cfg.db_pool == 12);
 	CHECK(cfg.json_body_max == 2048);
+
+	CHECK(load(limits, &cfg, &err) == CRM_OK);
+	CHECK(cfg.rate_limit_key == 0);
+	CHECK(cfg.rate_limit_user == 5);
+	CHECK(cfg.rate_limit_window == 2);
+	CHECK(load(bad_limit, &cfg, &err) == CRM_ERROR);
+	CHECK(strstr(err.detail, "CRM_RATE_LIMIT_USER") != NULL);
+	CHECK(load(bad_window, &cfg, &err) == CRM_ERROR);
+	CHECK(strstr(err.detail, "CRM_RATE_LIMIT_WINDOW") != NULL);
 
 	CHECK_DONE();
 }
