@@ -414,3 +414,22 @@ def test_every_authenticated_post_documents_the_key():
         assert "#/components/parameters/IdempotencyKey" in params, path
         for status in ("400", "409", "422"):
             assert status in op["responses"], (path, status)
+
+
+def test_a_batch_is_replayed_whole(api, stack, tokens):
+    """A batch under a key runs once: the retry gets the same per-item
+    results, and the customers exist once."""
+    name = "批量幂等" + uuid.uuid4().hex[:6]
+    body = {"items": [{"op": "create", "data": {"name": name + str(i)}}
+                      for i in range(3)]}
+    key = new_key()
+    first = post(api, "/v1/customers/batch", tokens["rep1"], body, key)
+    assert first.status_code == 200, first.text
+    assert first.json()["succeeded"] == 3
+    again = post(api, "/v1/customers/batch", tokens["rep1"], body, key)
+    assert again.status_code == 200
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    (n,) = stack.sql("SELECT count(*) FROM customers WHERE name LIKE %s",
+                     (name + "%",))[0]
+    assert n == 3

@@ -5768,6 +5768,107 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description Malformed input: the Idempotency-Key is not 1 to 255 printable
+         *     ASCII characters (`errors[0].field` is `Idempotency-Key`), or the
+         *     JSON body cannot be parsed.
+         */
+        IdempotencyKeyInvalid: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description Malformed input, or an Idempotency-Key sent to a route that does
+         *     not take one (public routes; answers that carry a secret shown
+         *     once): `errors[0].code` is `unsupported`.
+         */
+        IdempotencyKeyRefused: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description A request with the same Idempotency-Key is still running after
+         *     5 s of waiting for it; retry shortly (or the change conflicts
+         *     with the current state).
+         */
+        IdempotencyKeyInFlight: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The Idempotency-Key was first used for another request (method,
+         *     path or body): `errors` names it with the code `reused`; or the
+         *     fields are invalid, every one listed in `errors`.
+         */
+        IdempotencyKeyReused: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:crm:problem:validation-failed",
+                 *       "title": "Validation failed",
+                 *       "status": 422,
+                 *       "detail": "This Idempotency-Key was used for a different request; use a new key.",
+                 *       "instance": "/v1/customers",
+                 *       "request_id": "6f1c0e0a3b2d4c5e8f9a0b1c2d3e4f50",
+                 *       "errors": [
+                 *         {
+                 *           "field": "Idempotency-Key",
+                 *           "code": "reused",
+                 *           "message": "The key was first sent with another method, path or body."
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The credential's rate limit is used up (see the description of
+         *     the API); retry after `Retry-After` seconds.
+         */
+        RateLimitExceeded: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                "Retry-After": components["headers"]["RetryAfter"];
+                "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:crm:problem:rate-limited",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "The rate limit of this API key (1200 requests per 60 s) is used up; retry after 1 s.",
+                 *       "instance": "/v1/customers",
+                 *       "request_id": "6f1c0e0a3b2d4c5e8f9a0b1c2d3e4f50"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Malformed JSON, or a batch header that is neither true nor false. */
         BatchBadRequest: {
             headers: {
@@ -5933,6 +6034,17 @@ export interface components {
         /** @description The delivery's id. */
         DeliveryId: string;
         /**
+         * @description A key of the caller's choosing (e.g. a UUID) that makes the
+         *     request safe to retry: the first answer is stored for 24 hours and
+         *     a retry of the same request with the key gets it back, with
+         *     `Idempotent-Replayed: true`, without the work running again. The
+         *     key with a different request is a 422; while the first request
+         *     still runs a retry waits up to 5 s, then 409. Errors are not
+         *     stored. See the description of the API.
+         * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+         */
+        IdempotencyKey: string;
+        /**
          * @description `true` lets items name a record an earlier item of the same batch
          *     named (the same `id`, or the same `external_id`); they are applied
          *     in order. Without it such an item is refused (422, code
@@ -5962,6 +6074,14 @@ export interface components {
         RequestId: string;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
+        /** @description Requests per window of the caller's rate limit. */
+        RateLimitLimit: number;
+        /** @description Requests the caller may send at once now. */
+        RateLimitRemaining: number;
+        /** @description Seconds until the whole limit is available again. */
+        RateLimitReset: number;
+        /** @description The limit and its window, `<limit>;w=<seconds>`. */
+        RateLimitPolicy: string;
     };
     pathItems: never;
 }
@@ -6073,6 +6193,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["Tokens"];
+            400: components["responses"]["IdempotencyKeyRefused"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             default: components["responses"]["Problem"];
@@ -6092,6 +6213,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["Tokens"];
+            400: components["responses"]["IdempotencyKeyRefused"];
             401: components["responses"]["Unauthorized"];
             default: components["responses"]["Problem"];
         };
@@ -6117,6 +6239,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["IdempotencyKeyRefused"];
             422: components["responses"]["Invalid"];
             default: components["responses"]["Problem"];
         };
@@ -6141,6 +6264,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6177,13 +6301,26 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6222,10 +6359,12 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6244,6 +6383,7 @@ export interface operations {
             200: components["responses"]["OneUser"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6264,6 +6404,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6301,6 +6442,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6328,6 +6470,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6377,9 +6520,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["IdempotencyKeyRefused"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6405,6 +6550,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6449,6 +6595,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6511,13 +6658,26 @@ export interface operations {
             400: components["responses"]["Invalid"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createCustomer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6545,17 +6705,31 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedCustomer"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     searchCustomers: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6617,14 +6791,28 @@ export interface operations {
             };
             400: components["responses"]["Invalid"];
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     mergeCustomers: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6639,10 +6827,13 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneCustomer"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6670,6 +6861,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6701,6 +6893,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6734,6 +6927,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6752,6 +6946,7 @@ export interface operations {
             200: components["responses"]["OneCustomer"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6782,6 +6977,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6812,13 +7008,26 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     restoreCustomer: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -6828,10 +7037,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneCustomer"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6868,6 +7080,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6895,13 +7108,26 @@ export interface operations {
             200: components["responses"]["ContactPage"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createContact: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -6941,10 +7167,13 @@ export interface operations {
                     "application/json": components["schemas"]["Contact"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6969,6 +7198,7 @@ export interface operations {
             200: components["responses"]["ContactPage"];
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -6987,6 +7217,7 @@ export interface operations {
             200: components["responses"]["OneContact"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7013,6 +7244,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7041,6 +7273,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7070,13 +7303,26 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createContactRelation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -7104,11 +7350,13 @@ export interface operations {
                     "application/json": components["schemas"]["ContactRelation"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7137,6 +7385,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7162,13 +7411,26 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createSegment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7193,9 +7455,11 @@ export interface operations {
                     "application/json": components["schemas"]["Segment"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7224,6 +7488,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7250,6 +7515,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7286,6 +7552,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7311,13 +7578,26 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createCustomField: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7354,10 +7634,12 @@ export interface operations {
                     "application/json": components["schemas"]["CustomField"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7384,6 +7666,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7419,6 +7702,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7459,6 +7743,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7490,13 +7775,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     takeForecastSnapshot: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7517,8 +7815,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7560,13 +7862,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createQuota: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7596,10 +7911,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedQuota"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7619,6 +7936,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7645,6 +7963,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7674,6 +7993,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7697,6 +8017,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7720,6 +8041,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7743,6 +8065,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7762,6 +8085,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7785,6 +8109,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7804,6 +8129,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7830,13 +8156,26 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createPipeline: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7892,10 +8231,12 @@ export interface operations {
                     "application/json": components["schemas"]["Pipeline"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7915,6 +8256,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -7948,13 +8290,26 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createPipelineStage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -7986,11 +8341,13 @@ export interface operations {
                     "application/json": components["schemas"]["PipelineStage"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8020,6 +8377,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8061,6 +8419,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8096,6 +8455,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8148,13 +8508,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createOpportunity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8179,10 +8552,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedOpportunity"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8202,6 +8577,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8232,6 +8608,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8261,6 +8638,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8268,6 +8646,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -8291,12 +8680,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneOpportunity"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8304,6 +8695,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -8327,12 +8729,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneOpportunity"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8340,6 +8744,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -8359,12 +8774,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneOpportunity"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8395,6 +8812,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8433,13 +8851,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createLead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8465,10 +8896,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedLead"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8488,6 +8921,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8518,6 +8952,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8553,6 +8988,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8583,13 +9019,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     qualifyLead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -8611,18 +9060,32 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneLead"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     disqualifyLead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -8643,11 +9106,13 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneLead"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8675,13 +9140,26 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createLeadScoringRule: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8704,9 +9182,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedLeadScoringRule"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8733,6 +9214,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8766,6 +9248,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8781,6 +9264,7 @@ export interface operations {
             200: components["responses"]["LeadGrading"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8809,13 +9293,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     assignLead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -8837,11 +9334,13 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneLead"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8869,13 +9368,26 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createAssignmentRule: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8899,9 +9411,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedAssignmentRule"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8928,6 +9443,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8961,6 +9477,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -8988,6 +9505,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9034,9 +9552,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["IdempotencyKeyRefused"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9063,6 +9583,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9113,6 +9634,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["IdempotencyKeyRefused"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
             429: components["responses"]["RateLimited"];
@@ -9122,7 +9644,19 @@ export interface operations {
     convertLead: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -9180,11 +9714,13 @@ export interface operations {
                     "application/json": components["schemas"]["LeadConversion"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9225,13 +9761,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createActivity: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9269,9 +9818,12 @@ export interface operations {
                     "application/json": components["schemas"]["Activity"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9303,6 +9855,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9322,6 +9875,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9352,6 +9906,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9385,6 +9940,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9427,13 +9983,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9466,9 +10035,12 @@ export interface operations {
                     "application/json": components["schemas"]["Task"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9488,6 +10060,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9518,6 +10091,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9552,13 +10126,26 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     transferTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -9578,11 +10165,13 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneTask"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9613,6 +10202,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9641,6 +10231,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9668,13 +10259,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9697,10 +10301,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedProduct"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9720,6 +10326,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9761,6 +10368,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9790,13 +10398,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createQuote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9826,9 +10447,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedQuote"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyKeyInFlight"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9848,6 +10472,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9877,6 +10502,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9884,6 +10510,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -9896,11 +10533,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneQuote"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9908,6 +10548,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -9920,11 +10571,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             201: components["responses"]["CreatedQuote"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9932,6 +10586,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -9948,12 +10613,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneQuote"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9961,6 +10628,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -9973,11 +10651,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["QuoteAccepted"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -9999,13 +10680,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createContractTemplate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10022,10 +10716,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedContractTemplate"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10045,6 +10741,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10075,6 +10772,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10110,6 +10808,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10139,13 +10838,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createContract: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10167,10 +10879,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10190,6 +10904,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10219,6 +10934,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10226,6 +10942,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10238,11 +10965,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10250,6 +10980,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10262,11 +11003,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10274,6 +11018,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10290,12 +11045,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10303,6 +11060,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10319,12 +11087,14 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10332,6 +11102,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10344,11 +11125,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10356,6 +11140,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /** @description The ETag of the version being changed (412 when stale). */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -10368,11 +11163,14 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneContract"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10392,6 +11190,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10428,13 +11227,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10473,10 +11285,12 @@ export interface operations {
         };
         responses: {
             201: components["responses"]["CreatedOrder"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10496,6 +11310,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10526,13 +11341,26 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     confirmOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10542,17 +11370,32 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneOrder"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     fulfilOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10562,17 +11405,32 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneOrder"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     cancelOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10591,11 +11449,13 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["OneOrder"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10626,13 +11486,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createOrderPayment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10663,11 +11536,13 @@ export interface operations {
                     "application/json": components["schemas"]["OrderPayment"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10698,6 +11573,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10734,6 +11610,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10753,6 +11630,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10783,13 +11661,26 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     cancelSubscription: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10799,17 +11690,32 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["OneSubscription"];
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     renewSubscription: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10839,11 +11745,13 @@ export interface operations {
                     "application/json": components["schemas"]["Subscription"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10874,13 +11782,26 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
     createDelivery: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The record's id. */
                 id: components["parameters"]["Id"];
@@ -10916,11 +11837,13 @@ export interface operations {
                     "application/json": components["schemas"]["Delivery"];
                 };
             };
+            400: components["responses"]["IdempotencyKeyInvalid"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10959,6 +11882,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             default: components["responses"]["Problem"];
         };
     };
@@ -10966,6 +11890,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11019,7 +11954,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
@@ -11028,6 +11965,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11066,7 +12014,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
@@ -11075,6 +12025,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11121,7 +12082,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
@@ -11130,6 +12093,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11168,7 +12142,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
@@ -11177,6 +12153,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11216,7 +12203,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
@@ -11225,6 +12214,17 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
                 /**
                  * @description `true` lets items name a record an earlier item of the same batch
                  *     named (the same `id`, or the same `external_id`); they are applied
@@ -11263,7 +12263,9 @@ export interface operations {
             400: components["responses"]["BatchBadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
