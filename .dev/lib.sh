@@ -131,7 +131,8 @@ crm_psql_super() {
 # The roles and the database: crm_owner owns the schema, runs the
 # migrations and owns the SECURITY DEFINER functions that must see across
 # rows before a caller is known (login, binding), hence BYPASSRLS; crm_app
-# is what the server logs in as (owns nothing, no BYPASSRLS).
+# is what the server logs in as (owns nothing, no BYPASSRLS); crm_webhookd
+# is what the webhook worker logs in as (may only call its functions).
 crm_db_create() {
 	crm_psql_super postgres <<-'SQL'
 	SELECT 'CREATE ROLE crm_owner LOGIN NOSUPERUSER BYPASSRLS'
@@ -140,6 +141,9 @@ crm_db_create() {
 	ALTER ROLE crm_owner BYPASSRLS;
 	SELECT 'CREATE ROLE crm_app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_app')
+	\gexec
+	SELECT 'CREATE ROLE crm_webhookd LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT'
+	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_webhookd')
 	\gexec
 	SELECT 'CREATE DATABASE crm OWNER crm_owner ENCODING ''UTF8'' TEMPLATE template0'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm')
