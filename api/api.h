@@ -309,6 +309,8 @@ int api_deliveries_update(struct http_request *, struct api_ctx *);
 /* --- idempotency and rate limits --- */
 
 /* --- webhooks and events --- */
+/* webhooks.c */
+int api_events_list(struct http_request *, struct api_ctx *);
 
 /* --- imports and exports --- */
 

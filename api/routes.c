@@ -21,7 +21,7 @@ static const char *const scopes[] = {"customers:read", "customers:write",
     "activities:write", "tasks:read", "tasks:write", "products:read",
     "products:write", "quotes:read", "quotes:write", "contracts:read",
     "contracts:write", "orders:read", "orders:write", "users:read",
-    "reports:read", "reports:write", NULL};
+    "reports:read", "reports:write", "events:read", NULL};
 
 static const struct crm_field login_body[] = {
     {"email", CRM_T_TEXT, CRM_F_REQUIRED, 1, 254, NULL},
@@ -915,6 +915,14 @@ static const struct crm_field delivery_patch[] = {
 /* --- idempotency and rate limits (sql/0030) --- */
 
 /* --- webhooks and events (sql/0031) --- */
+/* after: an event id (the feed's cursor), below 2^53. */
+static const struct crm_field events_query[] = {
+    {"after", CRM_T_INT, 0, 0, 9007199254740991LL, NULL},
+    {"types", CRM_T_TEXT, 0, 1, 2000, NULL},
+    {"record_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    END,
+};
 
 /* --- imports and exports (sql/0032) --- */
 
@@ -1287,6 +1295,8 @@ const struct api_route api_routes[] = {
     /* --- idempotency and rate limits --- */
 
     /* --- webhooks and events --- */
+    {GET, "/v1/events", "listEvents", NONE, "events:read", events_query, NULL,
+	api_events_list},
 
     /* --- imports and exports --- */
 
