@@ -319,6 +319,13 @@ int api_deliveries_update(struct http_request *, struct api_ctx *);
 /* --- webhooks and events --- */
 /* webhooks.c */
 int api_events_list(struct http_request *, struct api_ctx *);
+int api_webhooks_list(struct http_request *, struct api_ctx *);
+int api_webhooks_create(struct http_request *, struct api_ctx *);
+int api_webhooks_get(struct http_request *, struct api_ctx *);
+int api_webhooks_update(struct http_request *, struct api_ctx *);
+int api_webhooks_delete(struct http_request *, struct api_ctx *);
+int api_webhook_deliveries_list(struct http_request *, struct api_ctx *);
+int api_webhook_deliveries_redeliver(struct http_request *, struct api_ctx *);
 
 /* --- imports and exports --- */
 
