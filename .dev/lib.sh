@@ -258,6 +258,31 @@ crm_server_env() {
 	export CRM_DB_POOL=${CRM_DB_POOL:-8}
 }
 
+# The webhook delivery worker (src/webhookd.c), in the background beside
+# Kore, as the role crm_webhookd; its log is $CRM_STATE/log/webhookd.log.
+# CRM_WEBHOOK_* settings pass through from the environment.
+crm_webhookd_start() {
+	local bin=$CRM_ROOT/build/$CRM_BUILD/crm-webhookd
+	crm_webhookd_stop
+	mkdir -p "$CRM_STATE/log" "$CRM_STATE/run"
+	CRM_WEBHOOKD_DATABASE_URL=${CRM_WEBHOOKD_DATABASE_URL:-$(crm_conninfo \
+	    crm_webhookd webhookd)} setsid "$bin" \
+	    >>"$CRM_STATE/log/webhookd.log" 2>&1 </dev/null &
+	echo $! >"$CRM_STATE/run/webhookd.pid"
+}
+
+crm_webhookd_stop() {
+	local pid
+	pid=$(cat "$CRM_STATE/run/webhookd.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$CRM_STATE/run/webhookd.pid"
+}
+
 # The kore command line: foreground, no chroot or privilege drop (a
 # development run as the invoking user; docker/ runs it unprivileged).
 crm_kore_cmd() {
