@@ -277,33 +277,49 @@ CREATE TRIGGER webhook_deliveries_audit AFTER INSERT ON webhook_deliveries
 -- --- writing events -----------------------------------------------------
 
 -- Append one event to organisation `p_org`'s outbox and queue it for the
--- subscriptions that want it (waking the workers). Takes the
--- organisation's counter row, which the transaction then holds until it
--- commits: ids follow commit order. Within one transaction an event of
--- the same type for the same record is written once, and `.updated`
--- after `.created` not at all (the payload is the committed record
--- either way).
+-- subscriptions that want it (waking the workers). The first event of a
+-- transaction locks the organisation's counter row, which the
+-- transaction then holds until it commits, so ids follow commit order;
+-- the next id is the larger of the last one written and the counter (the
+-- floor the purge keeps), and the transaction counts on from there in a
+-- transaction-local setting: the counter row is never updated per event
+-- (a bulk change would pile up versions of it). Within one transaction an
+-- event of the same type for the same record is written once, and
+-- `.updated` after `.created` not at all (the payload is the committed
+-- record either way). Needs READ COMMITTED, as every request runs: a
+-- repeatable-read transaction could not see the ids committed while it
+-- waited, and fails on the primary key instead.
 CREATE FUNCTION crm_event_emit(p_org uuid, p_type text, p_record text,
     p_id uuid, p_owner uuid, p_data jsonb, p_previous jsonb)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
 	mark	text := 'crm.events_' || replace(p_org::text, '-', '');
-	first	bigint := nullif(current_setting(mark, true), '')::bigint;
+	first	bigint := nullif(current_setting(mark || '_first', true),
+		    '')::bigint;
 	n	bigint;
 BEGIN
-	IF first IS NOT NULL AND EXISTS (SELECT 1 FROM events
-	    WHERE org_id = p_org AND id >= first AND record_id = p_id
-	    AND (type = p_type OR (p_type = p_record || '.updated'
-		AND type = p_record || '.created'))) THEN
-		RETURN;
-	END IF;
-	INSERT INTO event_counters AS c (org_id, last) VALUES (p_org, 1)
-	ON CONFLICT (org_id) DO UPDATE SET last = c.last + 1
-	RETURNING c.last INTO n;
 	IF first IS NULL THEN
-		PERFORM set_config(mark, n::text, true);
+		INSERT INTO event_counters (org_id, last) VALUES (p_org, 0)
+		ON CONFLICT (org_id) DO NOTHING;
+		PERFORM 1 FROM event_counters WHERE org_id = p_org FOR UPDATE;
+		-- A statement of its own: its snapshot, taken once the lock is
+		-- ours, sees the ids of whoever held it before.
+		SELECT greatest(c.last, (SELECT max(e.id) FROM events e
+		    WHERE e.org_id = p_org)) INTO n
+		FROM event_counters c WHERE c.org_id = p_org;
+		n := coalesce(n, 0) + 1;
+		PERFORM set_config(mark || '_first', n::text, true);
+	ELSE
+		IF EXISTS (SELECT 1 FROM events WHERE org_id = p_org
+		    AND record_id = p_id AND id >= first
+		    AND (type = p_type OR (p_type = p_record || '.updated'
+			AND type = p_record || '.created'))) THEN
+			RETURN;
+		END IF;
+		n := current_setting(mark || '_next')::bigint;
 	END IF;
+	PERFORM set_config(mark || '_next', (n + 1)::text, true);
 	INSERT INTO events (org_id, id, type, record_type, record_id,
 	    owner_id, actor_id, api_key_id, data, previous)
 	VALUES (p_org, n, p_type, p_record, p_id, p_owner, crm_user(),
@@ -1144,17 +1160,27 @@ END
 $$;
 
 -- Delete up to `p_batch` events older than `p_days` days, with their
--- deliveries and attempts. Returns how many went.
+-- deliveries and attempts; each organisation's counter keeps the largest
+-- id deleted, so ids are never reused. Returns how many went.
 CREATE FUNCTION webhookd_purge(p_days integer, p_batch integer)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
 	n	integer;
 BEGIN
-	DELETE FROM events WHERE (org_id, id) IN (SELECT org_id, id
-	    FROM events WHERE occurred_at < now() - make_interval(days =>
-		p_days) LIMIT p_batch);
-	GET DIAGNOSTICS n = ROW_COUNT;
+	WITH gone AS (
+		DELETE FROM events WHERE (org_id, id) IN (SELECT org_id, id
+		    FROM events WHERE occurred_at < now() -
+			make_interval(days => p_days)
+		    LIMIT p_batch)
+		RETURNING org_id, id
+	), top AS (
+		SELECT org_id, max(id) AS last FROM gone GROUP BY org_id
+	), floor AS (
+		UPDATE event_counters c SET last = greatest(c.last, top.last)
+		FROM top WHERE c.org_id = top.org_id
+	)
+	SELECT count(*) INTO n FROM gone;
 	RETURN n;
 END
 $$;

@@ -13,6 +13,7 @@ import concurrent.futures
 import uuid
 from datetime import datetime
 
+import psycopg
 import pytest
 
 from conftest import bearer, own_org
@@ -312,7 +313,6 @@ def test_api_keys_need_events_read_and_the_module_scope(api, stack, org):
 
 
 def test_app_role_cannot_write_or_forge_events(stack, org):
-    import psycopg
     principal = '{"user": "%s", "org": "%s"}' % (org["users"]["admin"],
                                                   org["id"])
     for q in ("INSERT INTO events (org_id, id, type, record_type, "
@@ -327,3 +327,19 @@ def test_app_role_cannot_write_or_forge_events(stack, org):
             conn.execute("SELECT crm_bind(%s::jsonb)", (principal,))
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(q)
+
+
+def test_purged_ids_are_never_reused(api, stack, org):
+    """Runs last here: it deletes this organisation's events."""
+    t = org["tokens"]
+    top = last_id(stack, org)
+    stack.sql("UPDATE events SET occurred_at = now() - interval '31 days' "
+              "WHERE org_id = %s", (org["id"],))
+    with psycopg.connect(stack.dsn("crm_webhookd"), autocommit=True) as c:
+        gone = c.execute("SELECT webhookd_purge(30, 100000)").fetchone()[0]
+    assert gone >= top
+    assert last_id(stack, org) == 0
+    assert feed(api, t["admin"])["data"] == []
+    c = customer(api, t["rep1"])
+    (e,) = feed(api, t["admin"])["data"]
+    assert (e["id"], e["record_id"]) == (top + 1, c["id"])
