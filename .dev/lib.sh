@@ -149,7 +149,8 @@ crm_psql_super() {
 # The roles and the database: crm_owner owns the schema, runs the
 # migrations and owns the SECURITY DEFINER functions that must see across
 # rows before a caller is known (login, binding), hence BYPASSRLS; crm_app
-# is what the server logs in as (owns nothing, no BYPASSRLS).
+# is what the server logs in as (owns nothing, no BYPASSRLS); crm_webhookd
+# is what the webhook worker logs in as (may only call its functions).
 crm_db_create() {
 	crm_psql_super postgres <<-'SQL'
 	SELECT 'CREATE ROLE crm_owner LOGIN NOSUPERUSER BYPASSRLS'
@@ -158,6 +159,9 @@ crm_db_create() {
 	ALTER ROLE crm_owner BYPASSRLS;
 	SELECT 'CREATE ROLE crm_app LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_app')
+	\gexec
+	SELECT 'CREATE ROLE crm_webhookd LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT'
+	WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm_webhookd')
 	\gexec
 	SELECT 'CREATE DATABASE crm OWNER crm_owner ENCODING ''UTF8'' TEMPLATE template0'
 	WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm')
@@ -270,6 +274,31 @@ crm_nginx_stop() {
 crm_server_env() {
 	export CRM_DATABASE_URL=${CRM_DATABASE_URL:-$(crm_conninfo crm_app api)}
 	export CRM_DB_POOL=${CRM_DB_POOL:-8}
+}
+
+# The webhook delivery worker (src/webhookd.c), in the background beside
+# Kore, as the role crm_webhookd; its log is $CRM_STATE/log/webhookd.log.
+# CRM_WEBHOOK_* settings pass through from the environment.
+crm_webhookd_start() {
+	local bin=$CRM_ROOT/build/$CRM_BUILD/crm-webhookd
+	crm_webhookd_stop
+	mkdir -p "$CRM_STATE/log" "$CRM_STATE/run"
+	CRM_WEBHOOKD_DATABASE_URL=${CRM_WEBHOOKD_DATABASE_URL:-$(crm_conninfo \
+	    crm_webhookd webhookd)} setsid "$bin" \
+	    >>"$CRM_STATE/log/webhookd.log" 2>&1 </dev/null &
+	echo $! >"$CRM_STATE/run/webhookd.pid"
+}
+
+crm_webhookd_stop() {
+	local pid
+	pid=$(cat "$CRM_STATE/run/webhookd.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$CRM_STATE/run/webhookd.pid"
 }
 
 # The kore command line: foreground, no chroot or privilege drop (a

@@ -44,7 +44,10 @@ struct api_route {
 	api_handler handler;
 };
 
-/* What runs in a task thread: scrypt, kept off the event loop. */
+/*
+ * What runs in a task thread, kept off the event loop: scrypt, or the
+ * resolution of a webhook target (api_work_resolve).
+ */
 struct api_work {
 	struct kore_task task; /* first: the thread gets this pointer */
 	int started;
@@ -52,6 +55,10 @@ struct api_work {
 	char password[1025];
 	char encoded[256]; /* in: hash to verify; out: new hash */
 	int ok;
+	int resolve; /* 1: resolve `url`, the worst class into `verdict` */
+	char url[2001];
+	int verdict; /* enum crm_addr_class, -1 when it did not resolve */
+	char detail[512]; /* why it did not parse or resolve */
 };
 
 struct api_ctx {
@@ -120,6 +127,7 @@ int api_auth_logout(struct http_request *, struct api_ctx *);
 int api_work_start(struct http_request *, struct api_ctx *, int, const char *,
     const char *);
 int api_work_done(struct http_request *, struct api_ctx *);
+int api_work_resolve(struct http_request *, struct api_ctx *, const char *);
 
 /* health.c */
 int api_health_live(struct http_request *, struct api_ctx *);
@@ -322,6 +330,15 @@ int api_idempotency_read(struct http_request *, struct api_ctx *);
 int api_idempotency_hash(struct http_request *, struct api_ctx *);
 
 /* --- webhooks and events --- */
+/* webhooks.c */
+int api_events_list(struct http_request *, struct api_ctx *);
+int api_webhooks_list(struct http_request *, struct api_ctx *);
+int api_webhooks_create(struct http_request *, struct api_ctx *);
+int api_webhooks_get(struct http_request *, struct api_ctx *);
+int api_webhooks_update(struct http_request *, struct api_ctx *);
+int api_webhooks_delete(struct http_request *, struct api_ctx *);
+int api_webhook_deliveries_list(struct http_request *, struct api_ctx *);
+int api_webhook_deliveries_redeliver(struct http_request *, struct api_ctx *);
 
 /* --- imports and exports --- */
 

@@ -21,7 +21,7 @@ static const char *const scopes[] = {"customers:read", "customers:write",
     "activities:write", "tasks:read", "tasks:write", "products:read",
     "products:write", "quotes:read", "quotes:write", "contracts:read",
     "contracts:write", "orders:read", "orders:write", "users:read",
-    "reports:read", "reports:write", NULL};
+    "reports:read", "reports:write", "events:read", NULL};
 
 static const struct crm_field login_body[] = {
     {"email", CRM_T_TEXT, CRM_F_REQUIRED, 1, 254, NULL},
@@ -915,6 +915,40 @@ static const struct crm_field delivery_patch[] = {
 /* --- idempotency and rate limits (sql/0030) --- */
 
 /* --- webhooks and events (sql/0031) --- */
+static const char *const webhook_delivery_statuses[] = {"pending", "sending",
+    "delivered", "failed", "cancelled", NULL};
+
+/* after: an event id (the feed's cursor), below 2^53. */
+static const struct crm_field events_query[] = {
+    {"after", CRM_T_INT, 0, 0, 9007199254740991LL, NULL},
+    {"types", CRM_T_TEXT, 0, 1, 2000, NULL},
+    {"record_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    END,
+};
+
+static const struct crm_field webhooks_query[] = {
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    END,
+};
+
+/* events: event types, "<record type>.*" or "*" (checked by SQL). */
+static const struct crm_field webhook_body[] = {
+    {"url", CRM_T_URL, CRM_F_REQUIRED, 0, 2000, NULL},
+    {"events", CRM_T_TEXT_ARRAY, CRM_F_REQUIRED, 1, 100, NULL},
+    {"description", CRM_T_TEXT, CRM_F_NULLABLE, 1, 500, NULL},
+    {"active", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"allow_internal", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_field webhook_deliveries_query[] = {
+    {"status", CRM_T_ENUM, 0, 0, 0, webhook_delivery_statuses},
+    {"limit", CRM_T_INT, 0, 1, 500, NULL},
+    {"cursor", CRM_T_CURSOR, 0, 0, 0, NULL},
+    END,
+};
 
 /* --- imports and exports (sql/0032) --- */
 
@@ -1312,6 +1346,24 @@ const struct api_route api_routes[] = {
     /* --- idempotency and rate limits --- */
 
     /* --- webhooks and events --- */
+    {GET, "/v1/events", "listEvents", NONE, "events:read", events_query, NULL,
+	api_events_list},
+    {GET, "/v1/webhooks", "listWebhooks", NONE, PEOPLE_ONLY, webhooks_query,
+	NULL, api_webhooks_list},
+    {POST, "/v1/webhooks", "createWebhook", JSON, PEOPLE_ONLY, no_params,
+	webhook_body, api_webhooks_create},
+    {GET, "/v1/webhooks/{id}", "getWebhook", NONE, PEOPLE_ONLY, no_params, NULL,
+	api_webhooks_get},
+    {PATCH, "/v1/webhooks/{id}", "updateWebhook", JSON, PEOPLE_ONLY, no_params,
+	webhook_body, api_webhooks_update},
+    {DELETE, "/v1/webhooks/{id}", "deleteWebhook", NONE, PEOPLE_ONLY, no_params,
+	NULL, api_webhooks_delete},
+    {GET, "/v1/webhooks/{id}/deliveries", "listWebhookDeliveries", NONE,
+	PEOPLE_ONLY, webhook_deliveries_query, NULL,
+	api_webhook_deliveries_list},
+    {POST, "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+	"redeliverWebhookDelivery", NONE, PEOPLE_ONLY, no_params, NULL,
+	api_webhook_deliveries_redeliver},
 
     /* --- imports and exports --- */
 

@@ -8,14 +8,17 @@
 #              until either of them stops; then stop the other and exit
 #   migrate    apply sql/ with CRM_MIGRATE_DATABASE_URL (the schema owner),
 #              then exit: the compose file's run-once `migrate` service
+#   webhookd   run the webhook delivery worker (crm-webhookd) as the
+#              unprivileged user, connecting with CRM_WEBHOOKD_DATABASE_URL
+#              (the role crm_webhookd): the compose file's `webhookd`
 #   render     print the rendered configurations and exit (a check; needs
 #              no database, secret or certificate)
 #   other      run as a command: crm-admin, psql, sh, ...
 #
 # The rendering is .dev/lib.sh's crm_render with container paths. Every
 # variable is described in docker/README.md. CRM_JWT_SECRET,
-# CRM_DATABASE_URL and CRM_MIGRATE_DATABASE_URL can also be read from a
-# file named by <NAME>_FILE (Docker secrets).
+# CRM_DATABASE_URL, CRM_MIGRATE_DATABASE_URL and CRM_WEBHOOKD_DATABASE_URL
+# can also be read from a file named by <NAME>_FILE (Docker secrets).
 set -euo pipefail
 
 say() { printf 'entrypoint: %s\n' "$*" >&2; }
@@ -277,6 +280,21 @@ serve() {
 	exit "$rc"
 }
 
+# The webhook worker in the foreground, unprivileged; tini passes
+# docker stop's SIGTERM on, and the worker finishes its delivery and exits.
+webhookd() {
+	file_env CRM_WEBHOOKD_DATABASE_URL
+	[ -n "${CRM_WEBHOOKD_DATABASE_URL:-}" ] ||
+	    die "set CRM_WEBHOOKD_DATABASE_URL: the worker's role (crm_webhookd)"
+	unset CRM_JWT_SECRET CRM_DATABASE_URL CRM_MIGRATE_DATABASE_URL
+	if [ "$ROOT" = 1 ]; then
+		HOME=/nonexistent exec setpriv --reuid="$(id -u "$RUNAS")" \
+		    --regid="$(id -g "$RUNAS")" --init-groups -- \
+		    "$APP/bin/crm-webhookd"
+	fi
+	exec "$APP/bin/crm-webhookd"
+}
+
 cmd=${1:-serve}
 case $cmd in
 serve)
@@ -285,6 +303,10 @@ serve)
 	;;
 migrate)
 	migrate
+	;;
+webhookd)
+	check_settings
+	webhookd
 	;;
 render)
 	# Print only: creates nothing, so a running server is not disturbed.

@@ -70,11 +70,18 @@ class Stack:
             # on a server of its own, runs into a limit.
             CRM_RATE_LIMIT_USER="1000000",
             CRM_RATE_LIMIT_KEY="1000000",
+            # The webhook worker: retries after 1 s then 3 s, short
+            # timeouts, and the test CA trusted (receivers with TLS).
+            CRM_WEBHOOK_BACKOFF="1,3",
+            CRM_WEBHOOK_MAX_ATTEMPTS="4",
+            CRM_WEBHOOK_TIMEOUT_MS="2000",
+            CRM_WEBHOOK_CA_FILE=str(self.state / "tls" / "ca.crt"),
         )
         self.https = f"https://127.0.0.1:{self.tls_port}"
         self.http = f"http://127.0.0.1:{self.backend_port}"
         self.ca = str(self.state / "tls" / "ca.crt")
         self.kore_log = self.state / "log" / "kore.log"
+        self.webhookd_log = self.state / "log" / "webhookd.log"
 
     def run(self, *args, check=True, **kw):
         return subprocess.run([str(ROOT / ".dev" / "stack"), *args],
