@@ -31,6 +31,7 @@
 static const char *const secret_routes[] = {
     "createApiKey",
     "createLeadForm",
+    "createWebhook",
     NULL,
 };
 

@@ -375,11 +375,15 @@ def test_keys_kore_itself_refuses(stack, tokens, key):
 def test_routes_that_cannot_honour_a_key_refuse_it(api, stack, tokens):
     keys = count(stack, "api_keys")
     forms = count(stack, "lead_forms")
+    hooks = count(stack, "webhook_subscriptions")
     for path, token, body, why in (
             ("/v1/api-keys", tokens["admin"],
              {"name": "一次性", "scopes": ["users:read"]}, "secret"),
             ("/v1/lead-forms", tokens["admin"], {"name": "官网表单"},
              "secret"),
+            ("/v1/webhooks", tokens["admin"],
+             {"url": "https://erp.example.cn/hooks", "events":
+              ["customer.created"]}, "secret"),
             ("/v1/auth/login", None, {"email": DEMO["rep1"][0],
                                       "password": "whatever-it-is"},
              "public"),
@@ -390,6 +394,7 @@ def test_routes_that_cannot_honour_a_key_refuse_it(api, stack, tokens):
         assert r.json()["errors"][0]["code"] == "unsupported"
     assert count(stack, "api_keys") == keys
     assert count(stack, "lead_forms") == forms
+    assert count(stack, "webhook_subscriptions") == hooks
 
 
 def test_other_methods_ignore_the_header(api, tokens):
@@ -400,7 +405,7 @@ def test_other_methods_ignore_the_header(api, tokens):
 
 
 def test_every_authenticated_post_documents_the_key():
-    refused = {"createApiKey", "createLeadForm"}
+    refused = {"createApiKey", "createLeadForm", "createWebhook"}
     for path, item in SPEC["paths"].items():
         op = item.get("post")
         if op is None or not op.get("security", SPEC.get("security")):

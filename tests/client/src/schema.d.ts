@@ -2907,6 +2907,163 @@ export interface paths {
         patch: operations["updateDelivery"];
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Replay the events the caller may see, in order (the event feed)
+         * @description Every change of a business record writes an event in the same
+         *     transaction (see `EventType` for the list). Events are numbered
+         *     1, 2, 3, ... per organisation in commit order, so `id` is a
+         *     cursor: an integration keeps the `next_cursor` of its last page and
+         *     asks again with `after=<it>`, now or later, and misses nothing.
+         *     The caller sees an event when they could read its record when it
+         *     happened (judged by the record's owner then, as the record's own
+         *     policies do); an API key needs the `events:read` scope and, for
+         *     each event, the read scope of its module (`customers:read` for
+         *     `customer.*`, `orders:read` for `order.*` and `subscription.*`,
+         *     ...): events of other modules are skipped. Events are kept 30
+         *     days.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook subscriptions (admin), newest first
+         * @description Every subscription of the organisation, without its secret.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe a URL to events (admin); the signing secret is in this response only
+         * @description The URL must be `https://`, without credentials or fragment. Its
+         *     host is resolved now and again before every delivery, and every
+         *     address it has is checked: internal ones (loopback, RFC 1918,
+         *     carrier-grade NAT, link-local, unique-local IPv6) need
+         *     `allow_internal: true`, which also permits plain `http://`
+         *     (receivers on the company's own network, or a developer's
+         *     machine); unspecified, multicast, reserved and documentation
+         *     addresses and cloud metadata (169.254.169.254, fd00:ec2::254) are
+         *     never allowed. A name that later resolves to a refused address
+         *     (DNS rebinding) fails that delivery.
+         *
+         *     Each delivery is an HTTP/1.1 POST of the event (schema `Event`)
+         *     with `X-CRM-Event` (its type), `X-CRM-Delivery` (the delivery id,
+         *     new for each redelivery), `X-CRM-Timestamp` (unix seconds) and
+         *     `X-CRM-Signature: t=<timestamp>,v1=<hex HMAC-SHA256 of
+         *     "<timestamp>.<body>" keyed with the secret>`. Receivers should
+         *     recompute the signature over the raw body, compare in constant
+         *     time, and reject timestamps more than a few minutes old, so a
+         *     replayed request fails. A 2xx answer delivers it; anything else,
+         *     a timeout (10 s) or a refused connection is retried after 10 s,
+         *     30 s, 2 min, 10 min, 1 h, 6 h and 12 h (8 attempts), then the
+         *     delivery has failed; redirects are not followed. Deliveries may
+         *     arrive more than once and out of order: use the event `id`.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A webhook subscription (admin)
+         * @description The subscription, without its secret (shown only when created).
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a subscription (admin); waiting deliveries are cancelled
+         * @description No event is sent to it afterwards; its delivery log goes with it.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a subscription (admin; JSON merge patch)
+         * @description `active: false` pauses deliveries (waiting ones wait); a new `url`
+         *     is checked as on create.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The delivery log of a subscription (admin), newest first
+         * @description Each delivery with its attempts (status code, duration, error) and its next retry.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+                /** @description The delivery's id. */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery's event again, as a new delivery (admin)
+         * @description The event goes out again with a new delivery id and a fresh signature; the old delivery's log stays.
+         */
+        post: operations["redeliverWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/batch": {
         parameters: {
             query?: never;
@@ -3080,7 +3237,28 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What crm-webhookd posts to a subscription's URL
+         * @description See createWebhook for the signature and the retries.
+         */
+        post: operations["receiveEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** @description A filter tree node: {and: [...]}, {or: [...]}, {not: node} or {field, op, value}. */
@@ -3305,7 +3483,7 @@ export interface components {
         /** @enum {string} */
         Role: "admin" | "executive" | "sales_manager" | "sales_rep" | "marketing" | "service" | "integration";
         /** @enum {string} */
-        Scope: "customers:read" | "customers:write" | "contacts:read" | "contacts:write" | "leads:read" | "leads:write" | "opportunities:read" | "opportunities:write" | "activities:read" | "activities:write" | "tasks:read" | "tasks:write" | "products:read" | "products:write" | "quotes:read" | "quotes:write" | "contracts:read" | "contracts:write" | "orders:read" | "orders:write" | "users:read" | "reports:read" | "reports:write";
+        Scope: "customers:read" | "customers:write" | "contacts:read" | "contacts:write" | "leads:read" | "leads:write" | "opportunities:read" | "opportunities:write" | "activities:read" | "activities:write" | "tasks:read" | "tasks:write" | "products:read" | "products:write" | "quotes:read" | "quotes:write" | "contracts:read" | "contracts:write" | "orders:read" | "orders:write" | "users:read" | "reports:read" | "reports:write" | "events:read";
         RefreshRequest: {
             refresh_token: string;
         };
@@ -4915,6 +5093,184 @@ export interface components {
             updated_at: string;
             version: number;
         };
+        /**
+         * @description What happened to a record. `data` is always the record as it was
+         *     committed (its public shape, as its own GET shows it) and
+         *     `previous` the fields that changed with their values before
+         *     (NULL for `.created`).
+         *     - customer: created, updated (any field), deleted (soft), restored
+         *     - contact: created, updated, deleted
+         *     - lead: created, updated (fields other than the status and what
+         *       conversion sets), status_changed (any status change), converted,
+         *       deleted
+         *     - opportunity: created, updated (fields other than the stage and
+         *       status), stage_changed, won, lost, reopened, deleted
+         *     - quote: created (also each revision), sent, accepted, rejected
+         *     - contract: created, submitted (for approval), approved, rejected,
+         *       signed, fulfilled, cancelled
+         *     - order: created (with its lines), confirmed, paid (fully),
+         *       fulfilled, cancelled
+         *     - subscription: created, renewed (the new subscription), cancelled,
+         *       deleted (its pending order's lines were replaced)
+         *     - product: created, updated
+         *
+         *     One change may write several events (a deal moved to a won stage:
+         *     `opportunity.stage_changed` and `opportunity.won`); within one
+         *     transaction a record gets at most one event of each type, and no
+         *     `.updated` after its `.created`.
+         * @enum {string}
+         */
+        EventType: "customer.created" | "customer.updated" | "customer.deleted" | "customer.restored" | "contact.created" | "contact.updated" | "contact.deleted" | "lead.created" | "lead.updated" | "lead.status_changed" | "lead.converted" | "lead.deleted" | "opportunity.created" | "opportunity.updated" | "opportunity.stage_changed" | "opportunity.won" | "opportunity.lost" | "opportunity.reopened" | "opportunity.deleted" | "quote.created" | "quote.sent" | "quote.accepted" | "quote.rejected" | "contract.created" | "contract.submitted" | "contract.approved" | "contract.rejected" | "contract.signed" | "contract.fulfilled" | "contract.cancelled" | "order.created" | "order.confirmed" | "order.paid" | "order.fulfilled" | "order.cancelled" | "subscription.created" | "subscription.renewed" | "subscription.cancelled" | "subscription.deleted" | "product.created" | "product.updated";
+        /** @description An event type, every type of a record (`order.*`) or every event (`*`). */
+        EventPattern: components["schemas"]["EventType"] | ("*" | "customer.*" | "contact.*" | "lead.*" | "opportunity.*" | "quote.*" | "contract.*" | "order.*" | "subscription.*" | "product.*");
+        /** @description One event; what the feed lists and a webhook delivery posts. */
+        Event: {
+            /** @description 1, 2, 3, ... per organisation, in commit order. */
+            id: number;
+            type: components["schemas"]["EventType"];
+            /**
+             * Format: date-time
+             * @description When the change committed.
+             */
+            occurred_at: string;
+            /** Format: uuid */
+            organization_id: string;
+            /** @enum {string} */
+            record_type: "customer" | "contact" | "lead" | "opportunity" | "quote" | "contract" | "order" | "subscription" | "product";
+            /** Format: uuid */
+            record_id: string;
+            /**
+             * Format: uuid
+             * @description The record's owner then (a contact's is its customer's; products have none).
+             */
+            owner_id: string | null;
+            /**
+             * Format: uuid
+             * @description Who made the change (NULL for the system).
+             */
+            actor_id: string | null;
+            /** @description The record as committed. */
+            data: components["schemas"]["Customer"] | components["schemas"]["Contact"] | components["schemas"]["Lead"] | components["schemas"]["Opportunity"] | components["schemas"]["Quote"] | components["schemas"]["Contract"] | components["schemas"]["Order"] | components["schemas"]["Subscription"] | components["schemas"]["Product"];
+            /** @description The fields that changed, with their values before. */
+            previous: Record<string, never> | null;
+        };
+        EventPage: {
+            data: components["schemas"]["Event"][];
+            /** @description The last id returned (else `after`); the next `after`. */
+            next_cursor: number;
+            /** @description More events are waiting now. */
+            has_more: boolean;
+        };
+        Webhook: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uri */
+            url: string;
+            description: string | null;
+            events: components["schemas"]["EventPattern"][];
+            active: boolean;
+            /** @description Internal addresses and plain http allowed (an admin's choice). */
+            allow_internal: boolean;
+            /**
+             * @description The first characters of the signing secret, to tell secrets apart.
+             * @example whsec_Ab3dE6
+             */
+            secret_prefix: string;
+            /** Format: uuid */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
+        };
+        /** @description A new subscription, with its secret (this once). */
+        WebhookCreated: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uri */
+            url: string;
+            description: string | null;
+            events: components["schemas"]["EventPattern"][];
+            active: boolean;
+            allow_internal: boolean;
+            secret_prefix: string;
+            /** Format: uuid */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
+            /** @description The signing secret (the HMAC key, all of it), shown only here. */
+            secret: string;
+        };
+        WebhookInput: {
+            /** Format: uri */
+            url: string;
+            events: components["schemas"]["EventPattern"][];
+            description?: string | null;
+            /** @default true */
+            active: boolean;
+            /** @default false */
+            allow_internal: boolean;
+        };
+        WebhookPatch: {
+            /** Format: uri */
+            url?: string;
+            events?: components["schemas"]["EventPattern"][];
+            description?: string | null;
+            active?: boolean;
+            allow_internal?: boolean;
+        };
+        /**
+         * @description pending (waiting for its next attempt), sending (a worker has it),
+         *     delivered (a 2xx came back), failed (every attempt failed),
+         *     cancelled (the subscription was deleted).
+         * @enum {string}
+         */
+        WebhookDeliveryStatus: "pending" | "sending" | "delivered" | "failed" | "cancelled";
+        WebhookDelivery: {
+            /**
+             * Format: uuid
+             * @description Sent as X-CRM-Delivery.
+             */
+            id: string;
+            /** Format: uuid */
+            subscription_id: string;
+            event_id: number;
+            event_type: components["schemas"]["EventType"];
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            attempt_count: number;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (pending only).
+             */
+            next_attempt_at: string | null;
+            last_status_code: number | null;
+            last_error: string | null;
+            /** Format: date-time */
+            delivered_at: string | null;
+            /** Format: uuid */
+            redelivery_of: string | null;
+            /** Format: date-time */
+            created_at: string;
+            attempts: {
+                attempt: number;
+                /** Format: date-time */
+                started_at: string;
+                duration_ms: number;
+                /** @description The receiver's HTTP status; NULL when none came. */
+                status_code: number | null;
+                /** @description Why no status came (timeout, refused connection, refused address, TLS). */
+                error: string | null;
+                /**
+                 * Format: date-time
+                 * @description The retry this attempt scheduled; NULL after a success or the last attempt.
+                 */
+                next_retry_at: string | null;
+            }[];
+        };
         BatchRequest: {
             items: components["schemas"]["BatchItem"][];
             /**
@@ -5867,6 +6223,17 @@ export interface components {
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The subscription (never its secret). */
+        OneWebhook: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Webhook"];
             };
         };
         /** @description Malformed JSON, or a batch header that is neither true nor false. */
@@ -11886,6 +12253,295 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events with a larger id (default 0, from the start). */
+                after?: number;
+                /** @description Comma-separated event types, `<record type>.*` or `*`. */
+                types?: string;
+                /** @description Only the events of this record. */
+                record_id?: string;
+                /** @description Events per page. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events, oldest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of subscriptions (never their secrets). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Webhook"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://erp.example.com/crm/hooks",
+                 *       "events": [
+                 *         "customer.created",
+                 *         "order.paid",
+                 *         "contract.signed"
+                 *       ],
+                 *       "description": "金蝶 ERP 同步"
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description Created. Store `secret` now; it is never shown again. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            400: components["responses"]["IdempotencyKeyRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["Problem"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["OneWebhook"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag of the version being changed (412 when stale). */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "events": [
+                 *         "*"
+                 *       ],
+                 *       "active": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookPatch"];
+            };
+        };
+        responses: {
+            200: components["responses"]["OneWebhook"];
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["Problem"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Only deliveries in this state. */
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries, each with its attempts. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["WebhookDelivery"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    redeliverWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A key of the caller's choosing (e.g. a UUID) that makes the
+                 *     request safe to retry: the first answer is stored for 24 hours and
+                 *     a retry of the same request with the key gets it back, with
+                 *     `Idempotent-Replayed: true`, without the work running again. The
+                 *     key with a different request is a 422; while the first request
+                 *     still runs a retry waits up to 5 s, then 409. Errors are not
+                 *     stored. See the description of the API.
+                 * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The record's id. */
+                id: components["parameters"]["Id"];
+                /** @description The delivery's id. */
+                delivery_id: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; the worker sends it at once. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
     batchCustomers: {
         parameters: {
             query?: never;
@@ -12268,6 +12924,37 @@ export interface operations {
             429: components["responses"]["RateLimitExceeded"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
+        };
+    };
+    receiveEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's type. */
+                "X-CRM-Event": components["schemas"]["EventType"];
+                /** @description This delivery's id (the same on every retry of it). */
+                "X-CRM-Delivery": string;
+                /** @description When it was signed, in Unix seconds; reject old ones to refuse replays. */
+                "X-CRM-Timestamp": number;
+                /** @description t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the subscription's secret>. */
+                "X-CRM-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx delivers it; anything else is retried. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
 }
