@@ -43,8 +43,14 @@ crm_dispatch(struct http_request *req)
 
 	ctx = ctx_new(req);
 
-	/* Size first: an oversized body is refused whatever its path. */
-	if (req->content_length > api_config.json_body_max)
+	/*
+	 * Size first: an oversized body is refused whatever its path. The
+	 * length is http_body_length: Kore 4.1 sets content_length only for
+	 * requests with a body, and a pooled request keeps the last one's
+	 * (its response's length), which would refuse a GET after a large
+	 * answer.
+	 */
+	if (req->http_body_length > api_config.json_body_max)
 		return (api_respond_error(req, ctx, CRM_ERR_TOO_LARGE,
 		    "The request body exceeds the limit for this route."));
 	if (!route_find(req, ctx))

@@ -1,6 +1,7 @@
 """The request pipeline: ids, problems, limits, probes, the access log."""
 import json
 import re
+import socket
 import time
 
 import requests
@@ -101,6 +102,20 @@ def test_body_just_over_limit_is_413_from_kore(backend):
     r = backend.post("/healthz", data=body,
                      headers={"content-type": "application/json"})
     assert r.status_code == 413
+
+
+def test_gets_after_a_refused_huge_body_are_served(stack, backend):
+    """Kore keeps a pooled request's last content_length (that of the 413
+    it answered a 2 GB Content-Length with): the next requests must not
+    be judged by it."""
+    s = socket.create_connection(("127.0.0.1", stack.backend_port),
+                                 timeout=10)
+    s.sendall(b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nContent-Length: 2147483648\r\n\r\n{")
+    assert b" 413 " in s.recv(4096).split(b"\r\n")[0]
+    s.close()
+    assert [backend.get("/readyz").status_code for _ in range(20)] == \
+        [200] * 20
 
 
 def test_readyz_reports_schema_version(api, stack):
