@@ -47,7 +47,9 @@ main(void)
 	static const char *const bad_pool[] = {"CRM_DB_POOL", "0", NULL};
 	static const char *const junk_pool[] = {"CRM_DB_POOL", "8x", NULL};
 	static const char *const pool[] = {"CRM_DB_POOL", "12",
-	    "CRM_JSON_BODY_MAX", "2048", NULL};
+	    "CRM_JSON_BODY_MAX", "2048", "CRM_IMPORT_BODY_MAX", "4096", NULL};
+	static const char *const bad_import[] = {"CRM_IMPORT_BODY_MAX", "1g",
+	    NULL};
 
 	CHECK(load(empty, &cfg, &err) == CRM_OK);
 	CHECK(cfg.production == 0);
@@ -55,6 +57,7 @@ main(void)
 	CHECK_STR(cfg.database_url, CRM_DEFAULT_DB_URL);
 	CHECK(cfg.db_pool == 8);
 	CHECK(cfg.json_body_max == 1024 * 1024);
+	CHECK(cfg.import_body_max == 1024UL * 1024 * 1024);
 
 	CHECK(load(prod_default, &cfg, &err) == CRM_ERROR);
 	CHECK(strstr(err.detail, "CRM_JWT_SECRET") != NULL);
@@ -75,6 +78,9 @@ main(void)
 	CHECK(load(pool, &cfg, &err) == CRM_OK);
 	CHECK(cfg.db_pool == 12);
 	CHECK(cfg.json_body_max == 2048);
+	CHECK(cfg.import_body_max == 4096);
+	CHECK(load(bad_import, &cfg, &err) == CRM_ERROR);
+	CHECK(strstr(err.detail, "CRM_IMPORT_BODY_MAX") != NULL);
 
 	CHECK_DONE();
 }
