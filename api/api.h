@@ -21,6 +21,7 @@
 
 #define API_BODY_NONE 0x00 /* no request body is read */
 #define API_BODY_JSON 0x01 /* a JSON object, at most json_body_max */
+#define API_BODY_STREAM 0x02 /* read by the handler, at most import_body_max */
 
 struct api_ctx;
 
@@ -66,6 +67,8 @@ struct api_ctx {
 	json_t *body; /* the parsed, validated JSON body */
 	json_t *query; /* the parsed, validated query parameters */
 	struct api_work *work;
+	void *job; /* a handler's own state: a bulk job (imports.c) */
+	int (*job_free)(void *); /* releases it; 0 while its thread runs */
 	int step; /* a handler's own progress across wake-ups */
 	const char *location; /* collection for Location (default: path) */
 };

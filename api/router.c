@@ -28,6 +28,7 @@ static void allow_append(char *, size_t, const char *);
 static void remote_address(struct http_request *, char *, size_t);
 static int query_read(struct http_request *, struct api_ctx *);
 static int body_read(struct http_request *, struct api_ctx *);
+static size_t body_max(struct http_request *);
 
 /*
  * The only Kore handler. Runs once per request and again every time Kore
@@ -50,7 +51,8 @@ crm_dispatch(struct http_request *req)
 	 * (its response's length), which would refuse a GET after a large
 	 * answer.
 	 */
-	if (req->http_body_length > api_config.json_body_max)
+	if (req->http_body_length > api_config.json_body_max &&
+	    req->http_body_length > body_max(req))
 		return (api_respond_error(req, ctx, CRM_ERR_TOO_LARGE,
 		    "The request body exceeds the limit for this route."));
 	if (!route_find(req, ctx))
@@ -133,6 +135,11 @@ ctx_free(struct http_request *req)
 			free(line);
 		}
 	}
+
+	/* A bulk job's thread may still read the body and write its result. */
+	if (ctx->job != NULL && !ctx->job_free(ctx->job))
+		return;
+	ctx->job = NULL;
 
 	if (ctx->work != NULL && ctx->work->started) {
 		if (!kore_task_finished(&ctx->work->task))
@@ -305,6 +312,25 @@ validate:
 	crm_error_cleanup(&err);
 
 	return (ok);
+}
+
+/*
+ * The largest body the request may send: import_body_max on the routes
+ * that stream their body (bulk imports), json_body_max elsewhere.
+ */
+static size_t
+body_max(struct http_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < api_routes_count; i++) {
+		if (api_routes[i].body == API_BODY_STREAM &&
+		    api_routes[i].method == req->method &&
+		    crm_route_match(api_routes[i].pattern, req->path, NULL))
+			return (api_config.import_body_max);
+	}
+
+	return (api_config.json_body_max);
 }
 
 /*
