@@ -15,6 +15,7 @@
 #include "crm/config.h"
 #include "crm/db.h"
 #include "crm/error.h"
+#include "crm/import.h"
 #include "crm/route.h"
 #include "crm/util.h"
 #include "crm/validate.h"
@@ -314,6 +315,10 @@ int api_deliveries_update(struct http_request *, struct api_ctx *);
 /* --- webhooks and events --- */
 
 /* --- imports and exports --- */
+/* imports.c */
+int api_imports_customers(struct http_request *, struct api_ctx *);
+/* routes.c: what each import reads */
+extern const struct crm_import_spec api_import_customers;
 
 /* --- batch --- */
 

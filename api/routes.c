@@ -917,6 +917,24 @@ static const struct crm_field delivery_patch[] = {
 /* --- webhooks and events (sql/0031) --- */
 
 /* --- imports and exports (sql/0032) --- */
+static const char *const import_modes[] = {"insert", "upsert", NULL};
+
+static const struct crm_field import_query[] = {
+    {"mode", CRM_T_ENUM, 0, 0, 0, import_modes},
+    {"atomic", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"dry_run", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+/* Columns an import takes beyond the record's own fields. */
+static const struct crm_field import_owner[] = {
+    {"owner_email", CRM_T_EMAIL, 0, 0, 0, NULL},
+    END,
+};
+
+/* Each import checks its lines with the create route's own field list. */
+const struct crm_import_spec api_import_customers = {"customers", customer_body,
+    import_owner, 1};
 
 /* --- batch (sql/0033) --- */
 
@@ -1289,6 +1307,8 @@ const struct api_route api_routes[] = {
     /* --- webhooks and events --- */
 
     /* --- imports and exports --- */
+    {POST, "/v1/imports/customers", "importCustomers", API_BODY_STREAM,
+	"customers:write", import_query, NULL, api_imports_customers},
 
     /* --- batch --- */
 };
