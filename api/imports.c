@@ -58,6 +58,33 @@ api_imports_customers(struct http_request *req, struct api_ctx *ctx)
 	return (import_respond(req, ctx));
 }
 
+/* POST /v1/imports/contacts */
+int
+api_imports_contacts(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (import_start(req, ctx, &api_import_contacts));
+	return (import_respond(req, ctx));
+}
+
+/* POST /v1/imports/leads */
+int
+api_imports_leads(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (import_start(req, ctx, &api_import_leads));
+	return (import_respond(req, ctx));
+}
+
+/* POST /v1/imports/products */
+int
+api_imports_products(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (import_start(req, ctx, &api_import_products));
+	return (import_respond(req, ctx));
+}
+
 /*
  * Release a job (ctx->job_free) once its thread is done: 0 while it still
  * runs (the request must live on; Kore frees it again later), 1 when

@@ -932,9 +932,22 @@ static const struct crm_field import_owner[] = {
     END,
 };
 
+/* A contact's customer: by id or by the customer's external id. */
+static const struct crm_field import_contact_customer[] = {
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"customer_external_id", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
 /* Each import checks its lines with the create route's own field list. */
 const struct crm_import_spec api_import_customers = {"customers", customer_body,
     import_owner, 1};
+const struct crm_import_spec api_import_contacts = {"contacts", contact_body,
+    import_contact_customer, 0};
+const struct crm_import_spec api_import_leads = {"leads", lead_create,
+    import_owner, 0};
+const struct crm_import_spec api_import_products = {"products", product_body,
+    NULL, 0};
 
 /* --- batch (sql/0033) --- */
 
@@ -1309,6 +1322,12 @@ const struct api_route api_routes[] = {
     /* --- imports and exports --- */
     {POST, "/v1/imports/customers", "importCustomers", API_BODY_STREAM,
 	"customers:write", import_query, NULL, api_imports_customers},
+    {POST, "/v1/imports/contacts", "importContacts", API_BODY_STREAM,
+	"contacts:write", import_query, NULL, api_imports_contacts},
+    {POST, "/v1/imports/leads", "importLeads", API_BODY_STREAM, "leads:write",
+	import_query, NULL, api_imports_leads},
+    {POST, "/v1/imports/products", "importProducts", API_BODY_STREAM,
+	"products:write", import_query, NULL, api_imports_products},
 
     /* --- batch --- */
 };

@@ -215,6 +215,44 @@ CREATE TRIGGER customers_stage_insert AFTER INSERT ON customers
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION crm_customer_stage_insert();
 
+-- --- contacts, leads, products: the same split ----------------------------------
+
+ALTER TABLE contacts ADD COLUMN import_id uuid;
+ALTER TABLE leads ADD COLUMN import_id uuid;
+ALTER TABLE products ADD COLUMN import_id uuid;
+
+CREATE TRIGGER contacts_import_guard AFTER INSERT ON contacts
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_import_guard('contacts');
+DROP TRIGGER contacts_audit ON contacts;
+CREATE TRIGGER contacts_audit AFTER UPDATE OR DELETE ON contacts
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+CREATE TRIGGER contacts_audit_insert AFTER INSERT ON contacts
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_audit_row();
+
+-- Leads keep their per-row triggers (scoring, automatic MQL and the
+-- status history are the lead's own data); only the audit is split.
+CREATE TRIGGER leads_import_guard AFTER INSERT ON leads
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_import_guard('leads');
+DROP TRIGGER leads_audit ON leads;
+CREATE TRIGGER leads_audit AFTER UPDATE OR DELETE ON leads
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+CREATE TRIGGER leads_audit_insert AFTER INSERT ON leads
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_audit_row();
+
+CREATE TRIGGER products_import_guard AFTER INSERT ON products
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION crm_import_guard('products');
+DROP TRIGGER products_audit ON products;
+CREATE TRIGGER products_audit AFTER UPDATE OR DELETE ON products
+	FOR EACH ROW EXECUTE FUNCTION crm_audit_row();
+CREATE TRIGGER products_audit_insert AFTER INSERT ON products
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_audit_row();
+
 -- --- custom fields: the errors as data -----------------------------------------
 
 -- Every problem of applying the custom values `patch` to `current` (as
@@ -310,6 +348,10 @@ DECLARE
 	v_id	uuid;
 BEGIN
 	PERFORM crm_bind(p);
+	-- Whoever may not write a single product may not import any.
+	IF p_resource = 'products' THEN
+		PERFORM crm_product_writer();
+	END IF;
 	v_id := crm_import_open(p_resource, coalesce(o->>'mode', 'insert'),
 	    coalesce((o->>'atomic')::boolean, false));
 	-- line: the file's line; ok: the server accepted it (else data holds
@@ -356,6 +398,12 @@ BEGIN
 	CASE imp.resource
 	WHEN 'customers' THEN
 		updated := crm_import_customers(imp, p_failed > 0);
+	WHEN 'contacts' THEN
+		updated := crm_import_contacts(imp, p_failed > 0);
+	WHEN 'leads' THEN
+		updated := crm_import_leads(imp, p_failed > 0);
+	WHEN 'products' THEN
+		updated := crm_import_products(imp, p_failed > 0);
 	END CASE;
 	SELECT count(DISTINCT line) INTO failed FROM import_errors;
 	imp := crm_import_close(imp.id, p_read, updated, p_failed + failed);
@@ -579,6 +627,406 @@ BEGIN
 	FROM import_good g
 	WHERE NOT g.done AND g.ext IS NOT NULL
 	    AND NOT EXISTS (SELECT 1 FROM i WHERE i.external_id = g.ext);
+	RETURN n;
+END
+$$;
+
+-- The contacts of an import, as POST /v1/customers/{id}/contacts and
+-- PATCH /v1/contacts/{id} would write them. Each line names its customer
+-- by customer_id or customer_external_id: one the caller can see (else
+-- not_found) and may change (else forbidden, the single route's 403).
+-- mode=upsert matches the customer's live contact with the same email
+-- (case-insensitive; email is then required; several such contacts make
+-- the line ambiguous). A (customer, email) met on an earlier line fails.
+-- Contacts are visible exactly when their customer is, so nothing of an
+-- unseen customer can be matched or learnt. Returns the number updated.
+CREATE FUNCTION crm_import_contacts(imp imports, p_server_failed boolean)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	upsert	boolean := imp.mode = 'upsert';
+	n	integer := 0;
+BEGIN
+	CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+	SELECT x.*, CASE WHEN x.customer_id IS NOT NULL AND
+		x.email_key IS NOT NULL THEN min(x.line) OVER (PARTITION BY
+		x.customer_id, x.email_key) END AS first_line,
+	    t.id AS target, t.n AS matches
+	FROM (SELECT r.line, r.ok, r.data, lower(r.data->>'email') AS email_key,
+		coalesce(ci.id, ce.id) AS customer_id,
+		crm_org_wide() OR coalesce(ci.owner_id, ce.owner_id) =
+		    ANY (crm_team()) AS writable
+	    FROM import_rows r
+	    LEFT JOIN customers ci ON r.ok AND r.data ? 'customer_id'
+		AND ci.id = (r.data->>'customer_id')::uuid
+		AND ci.deleted_at IS NULL
+	    LEFT JOIN customers ce ON r.ok AND r.data ? 'customer_external_id'
+		AND NOT r.data ? 'customer_id' AND ce.org_id = imp.org_id
+		AND ce.external_id = r.data->>'customer_external_id'
+		AND ce.deleted_at IS NULL) x
+	LEFT JOIN LATERAL (SELECT (array_agg(c.id))[1] AS id, count(*) AS n
+	    FROM contacts c WHERE upsert AND x.customer_id IS NOT NULL
+	    AND c.customer_id = x.customer_id AND lower(c.email) = x.email_key
+	    AND c.deleted_at IS NULL) t ON true;
+	ANALYZE import_plan;
+
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, e.field, e.code, e.message
+	FROM import_plan p CROSS JOIN LATERAL (VALUES
+	    (NOT p.data ? 'customer_id' AND NOT p.data ?
+		'customer_external_id', 'customer_id', 'required',
+		'Give customer_id or customer_external_id.'),
+	    (p.data ? 'customer_id' AND p.data ? 'customer_external_id',
+		'customer_external_id', 'conflict',
+		'Give customer_id or customer_external_id, not both.'),
+	    (p.customer_id IS NULL AND p.data ? 'customer_id', 'customer_id',
+		'not_found', 'customer_id names no customer you can see.'),
+	    (p.customer_id IS NULL AND p.data ? 'customer_external_id' AND
+		NOT p.data ? 'customer_id', 'customer_external_id',
+		'not_found', 'customer_external_id names no customer you can '
+		'see.'),
+	    (p.customer_id IS NOT NULL AND NOT p.writable,
+		CASE WHEN p.data ? 'customer_id' THEN 'customer_id'
+		ELSE 'customer_external_id' END, 'forbidden',
+		'You may read this customer but not change it.'),
+	    (upsert AND p.email_key IS NULL, 'email', 'required',
+		'email is required to upsert.'),
+	    (p.line > p.first_line, 'email', 'duplicate',
+		'This customer''s email is already on line ' || p.first_line ||
+		' of this file.'),
+	    (p.matches > 1, 'email', 'ambiguous', 'email matches several '
+		'contacts of this customer; change them one by one.'))
+	    AS e(bad, field, code, message)
+	WHERE p.ok AND e.bad;
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, m, 'required', '''' || m || ''' is required.'
+	FROM import_plan p, jsonb_array_elements_text(p.data->'$missing') m
+	WHERE p.ok AND upsert AND p.target IS NULL AND p.email_key IS NOT NULL;
+
+	IF imp.atomic AND (p_server_failed OR
+	    EXISTS (SELECT 1 FROM import_errors)) THEN
+		RETURN 0;
+	END IF;
+
+	CREATE TEMP TABLE import_good ON COMMIT DROP AS
+	SELECT p.* FROM import_plan p
+	WHERE p.ok AND NOT EXISTS (SELECT 1 FROM import_errors e
+	    WHERE e.line = p.line);
+
+	IF upsert THEN
+		-- As api_contacts_update: what a line gives replaces.
+		UPDATE contacts c SET
+		    name = CASE WHEN g.data ? 'name' THEN g.data->>'name'
+			ELSE c.name END,
+		    title = CASE WHEN g.data ? 'title' THEN g.data->>'title'
+			ELSE c.title END,
+		    phones = CASE WHEN g.data ? 'phones' THEN coalesce(ARRAY(
+			SELECT jsonb_array_elements_text(g.data->'phones')), '{}')
+			ELSE c.phones END,
+		    email = CASE WHEN g.data ? 'email' THEN g.data->>'email'
+			ELSE c.email END,
+		    birthday = CASE WHEN g.data ? 'birthday' THEN
+			(g.data->>'birthday')::date ELSE c.birthday END,
+		    buying_role = CASE WHEN g.data ? 'buying_role' THEN
+			g.data->>'buying_role' ELSE c.buying_role END,
+		    notes = CASE WHEN g.data ? 'notes' THEN g.data->>'notes'
+			ELSE c.notes END
+		FROM import_good g
+		WHERE g.matches = 1 AND c.id = g.target;
+		GET DIAGNOSTICS n = ROW_COUNT;
+	END IF;
+
+	-- As api_contacts_create.
+	INSERT INTO contacts (org_id, customer_id, name, title, phones, email,
+	    birthday, buying_role, notes, import_id)
+	SELECT imp.org_id, g.customer_id, g.data->>'name', g.data->>'title',
+	    coalesce(ARRAY(SELECT jsonb_array_elements_text(g.data->'phones')),
+		'{}'),
+	    g.data->>'email', (g.data->>'birthday')::date,
+	    coalesce(g.data->>'buying_role', 'other'), g.data->>'notes', imp.id
+	FROM import_good g WHERE g.target IS NULL
+	ORDER BY g.line;
+	RETURN n;
+END
+$$;
+
+-- The leads of an import, as POST /v1/leads and PATCH /v1/leads/{id}
+-- would write them, except that a line without an owner is the caller's
+-- (an import's rows are the caller's or owner_email's, never the
+-- assignment rules'). Owners as crm_lead_owner_check: an active user of
+-- the organisation whom the caller may give leads to (org-wide roles and
+-- marketing anyone, others their team). mode=upsert by external_id; an
+-- external_id held by a lead the caller may not change fails its line
+-- with one message whatever the case. Scores, grades, automatic MQL and
+-- the status history come from the leads' own triggers. Returns the
+-- number updated.
+CREATE FUNCTION crm_import_leads(imp imports, p_server_failed boolean)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	upsert	boolean := imp.mode = 'upsert';
+	n	integer := 0;
+BEGIN
+	CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+	SELECT r.line, r.ok, r.data, r.data->>'external_id' AS ext,
+	    CASE WHEN r.data ? 'owner_email' THEN ou.id
+		WHEN r.data ? 'owner_id' THEN oi.id ELSE crm_user() END
+		AS owner_id,
+	    CASE WHEN r.data->>'external_id' IS NOT NULL THEN
+		min(r.line) OVER (PARTITION BY r.data->>'external_id') END
+		AS first_line,
+	    t.id AS target, t.status AS target_status
+	FROM import_rows r
+	LEFT JOIN users ou ON r.ok AND r.data ? 'owner_email'
+	    AND lower(ou.email) = lower(r.data->>'owner_email') AND ou.active
+	LEFT JOIN users oi ON r.ok AND r.data ? 'owner_id'
+	    AND oi.id = (r.data->>'owner_id')::uuid AND oi.active
+	LEFT JOIN leads t ON upsert AND r.ok
+	    AND t.org_id = imp.org_id AND t.external_id = r.data->>'external_id'
+	    AND t.deleted_at IS NULL;
+	ANALYZE import_plan;
+
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, e.field, e.code, e.message
+	FROM import_plan p CROSS JOIN LATERAL (VALUES
+	    (p.data ? 'owner_email' AND p.data ? 'owner_id', 'owner_email',
+		'conflict', 'Give owner_email or owner_id, not both.'),
+	    (p.data ? 'owner_email' AND p.owner_id IS NULL, 'owner_email',
+		'not_found', 'owner_email names no active user of this '
+		'organization.'),
+	    (p.data ? 'owner_id' AND NOT p.data ? 'owner_email' AND
+		p.owner_id IS NULL, 'owner_id', 'not_found',
+		'owner_id names no active user of this organization.'),
+	    (p.owner_id IS NOT NULL AND NOT (crm_org_wide() OR
+		crm_role() = 'marketing' OR p.owner_id = ANY (crm_team())),
+		CASE WHEN p.data ? 'owner_email' THEN 'owner_email'
+		ELSE 'owner_id' END, 'forbidden', 'Only managers, marketing '
+		'and admins give leads to people outside their team.'),
+	    (p.line > p.first_line, 'external_id', 'duplicate',
+		'external_id is already on line ' || p.first_line ||
+		' of this file.'),
+	    (upsert AND p.ext IS NULL, 'external_id', 'required',
+		'external_id is required to upsert.'),
+	    (p.target_status = 'converted' AND (p.data ? 'owner_email' OR
+		p.data ? 'owner_id'), CASE WHEN p.data ? 'owner_email' THEN
+		'owner_email' ELSE 'owner_id' END, 'conflict',
+		'A converted lead keeps its owner; reassign its customer '
+		'instead.'))
+	    AS e(bad, field, code, message)
+	WHERE p.ok AND e.bad;
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, m, 'required', '''' || m || ''' is required.'
+	FROM import_plan p, jsonb_array_elements_text(p.data->'$missing') m
+	WHERE p.ok AND upsert AND p.target IS NULL AND p.ext IS NOT NULL;
+
+	IF imp.atomic AND (p_server_failed OR
+	    EXISTS (SELECT 1 FROM import_errors)) THEN
+		RETURN 0;
+	END IF;
+
+	CREATE TEMP TABLE import_good ON COMMIT DROP AS
+	SELECT p.* FROM import_plan p
+	WHERE p.ok AND NOT EXISTS (SELECT 1 FROM import_errors e
+	    WHERE e.line = p.line);
+	ALTER TABLE import_good ADD COLUMN done boolean NOT NULL DEFAULT false;
+
+	IF upsert THEN
+		-- As api_leads_update, for the fields of a create.
+		WITH u AS (
+			UPDATE leads l SET
+			    name = CASE WHEN g.data ? 'name' THEN g.data->>'name'
+				ELSE l.name END,
+			    company = CASE WHEN g.data ? 'company' THEN
+				g.data->>'company' ELSE l.company END,
+			    title = CASE WHEN g.data ? 'title' THEN
+				g.data->>'title' ELSE l.title END,
+			    phone = CASE WHEN g.data ? 'phone' THEN
+				g.data->>'phone' ELSE l.phone END,
+			    email = CASE WHEN g.data ? 'email' THEN
+				g.data->>'email' ELSE l.email END,
+			    source = CASE WHEN g.data ? 'source' THEN
+				g.data->>'source' ELSE l.source END,
+			    campaign_id = CASE WHEN g.data ? 'campaign_id' THEN
+				(g.data->>'campaign_id')::uuid
+				ELSE l.campaign_id END,
+			    industry = CASE WHEN g.data ? 'industry' THEN
+				g.data->>'industry' ELSE l.industry END,
+			    region = CASE WHEN g.data ? 'region' THEN
+				g.data->>'region' ELSE l.region END,
+			    province = CASE WHEN g.data ? 'province' THEN
+				g.data->>'province' ELSE l.province END,
+			    city = CASE WHEN g.data ? 'city' THEN g.data->>'city'
+				ELSE l.city END,
+			    notes = CASE WHEN g.data ? 'notes' THEN
+				g.data->>'notes' ELSE l.notes END,
+			    owner_id = CASE WHEN g.data ? 'owner_email' OR
+				g.data ? 'owner_id' THEN g.owner_id
+				ELSE l.owner_id END
+			FROM import_good g
+			WHERE l.id = g.target
+			RETURNING g.line
+		)
+		UPDATE import_good g SET done = true FROM u
+		WHERE g.line = u.line;
+		GET DIAGNOSTICS n = ROW_COUNT;
+	END IF;
+
+	-- As crm_lead_new, one statement for all the lines.
+	WITH i AS (
+		INSERT INTO leads (org_id, owner_id, name, company, title,
+		    phone, email, source, campaign_id, industry, region,
+		    province, city, notes, external_id, import_id)
+		SELECT imp.org_id, g.owner_id, g.data->>'name',
+		    g.data->>'company', g.data->>'title', g.data->>'phone',
+		    g.data->>'email', g.data->>'source',
+		    (g.data->>'campaign_id')::uuid, g.data->>'industry',
+		    g.data->>'region', g.data->>'province', g.data->>'city',
+		    g.data->>'notes', g.ext, imp.id
+		FROM import_good g WHERE NOT g.done
+		ORDER BY g.line
+		ON CONFLICT (org_id, external_id) WHERE external_id IS NOT NULL
+		DO NOTHING
+		RETURNING external_id
+	)
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT g.line, 'external_id', 'taken', 'external_id is already used '
+	    'by a lead you cannot change; nothing was written for this line.'
+	FROM import_good g
+	WHERE NOT g.done AND g.ext IS NOT NULL
+	    AND NOT EXISTS (SELECT 1 FROM i WHERE i.external_id = g.ext);
+	RETURN n;
+END
+$$;
+
+-- The products of an import, as POST /v1/products and PATCH
+-- /v1/products/{id} would write them (the caller must maintain the
+-- catalogue: api_import_begin checked). mode=upsert matches by
+-- external_id when the line gives one, else by sku. The catalogue is the
+-- whole organisation's to read, so a taken sku or external_id is named
+-- as the single routes name it (409 there, a line error here). The rules
+-- of crm_product_check hold for the values as they will be (the stored
+-- ones where a line gives none). Returns the number updated.
+CREATE FUNCTION crm_import_products(imp imports, p_server_failed boolean)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+	upsert	boolean := imp.mode = 'upsert';
+	n	integer := 0;
+BEGIN
+	CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+	SELECT x.*,
+	    CASE WHEN x.data ? 'period' THEN x.data->>'period'
+		ELSE x.cur_period END AS new_period,
+	    CASE WHEN x.data ? 'issues_per_period' THEN
+		x.data->>'issues_per_period' ELSE x.cur_issues::text END
+		AS new_issues
+	FROM (SELECT r.line, r.ok, r.data, r.data->>'external_id' AS ext,
+		r.data->>'sku' AS sku,
+		CASE WHEN r.data->>'external_id' IS NOT NULL THEN
+		    min(r.line) OVER (PARTITION BY r.data->>'external_id') END
+		    AS first_ext,
+		CASE WHEN r.data->>'sku' IS NOT NULL THEN
+		    min(r.line) OVER (PARTITION BY r.data->>'sku') END
+		    AS first_sku,
+		t.id AS target, t.period AS cur_period,
+		t.issues_per_period AS cur_issues,
+		ts.id AS sku_holder, te.id AS ext_holder
+	    FROM import_rows r
+	    LEFT JOIN products ts ON r.ok AND ts.org_id = imp.org_id
+		AND ts.sku = r.data->>'sku'
+	    LEFT JOIN products te ON r.ok AND te.org_id = imp.org_id
+		AND te.external_id = r.data->>'external_id'
+	    LEFT JOIN products t ON upsert AND t.id = CASE WHEN
+		r.data->>'external_id' IS NOT NULL THEN te.id ELSE ts.id END) x;
+	ANALYZE import_plan;
+
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, e.field, e.code, e.message
+	FROM import_plan p CROSS JOIN LATERAL (VALUES
+	    (p.line > p.first_ext, 'external_id', 'duplicate',
+		'external_id is already on line ' || p.first_ext ||
+		' of this file.'),
+	    (p.line > p.first_sku, 'sku', 'duplicate',
+		'sku is already on line ' || p.first_sku || ' of this file.'),
+	    (p.ext_holder IS NOT NULL AND p.ext_holder IS DISTINCT FROM
+		p.target, 'external_id', 'taken',
+		'A product with this external_id already exists.'),
+	    (p.sku_holder IS NOT NULL AND p.sku_holder IS DISTINCT FROM
+		p.target, 'sku', 'taken',
+		'A product with this SKU already exists.'),
+	    ((p.data->>'tax_rate')::numeric > 100, 'tax_rate', 'range',
+		'''tax_rate'' is a percentage from 0 to 100.'),
+	    (p.data->>'currency' !~ '^[A-Z]{3}$', 'currency', 'format',
+		'''currency'' must be an ISO 4217 code such as CNY.'),
+	    (p.new_period IS NULL AND p.new_issues IS NOT NULL, 'period',
+		'required', '''period'' and ''issues_per_period'' go '
+		'together: give both or neither.'),
+	    (p.new_period IS NOT NULL AND p.new_issues IS NULL,
+		'issues_per_period', 'required', '''period'' and '
+		'''issues_per_period'' go together: give both or neither.'))
+	    AS e(bad, field, code, message)
+	WHERE p.ok AND e.bad;
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT p.line, m, 'required', '''' || m || ''' is required.'
+	FROM import_plan p, jsonb_array_elements_text(p.data->'$missing') m
+	WHERE p.ok AND upsert AND p.target IS NULL;
+
+	IF imp.atomic AND (p_server_failed OR
+	    EXISTS (SELECT 1 FROM import_errors)) THEN
+		RETURN 0;
+	END IF;
+
+	CREATE TEMP TABLE import_good ON COMMIT DROP AS
+	SELECT p.* FROM import_plan p
+	WHERE p.ok AND NOT EXISTS (SELECT 1 FROM import_errors e
+	    WHERE e.line = p.line);
+
+	IF upsert THEN
+		-- As crm_product_apply on the stored product.
+		UPDATE products r SET
+		    sku = CASE WHEN g.data ? 'sku' THEN g.data->>'sku'
+			ELSE r.sku END,
+		    name = CASE WHEN g.data ? 'name' THEN g.data->>'name'
+			ELSE r.name END,
+		    description = CASE WHEN g.data ? 'description' THEN
+			g.data->>'description' ELSE r.description END,
+		    category = CASE WHEN g.data ? 'category' THEN
+			g.data->>'category' ELSE r.category END,
+		    unit = CASE WHEN g.data ? 'unit' THEN g.data->>'unit'
+			ELSE r.unit END,
+		    unit_price = CASE WHEN g.data ? 'unit_price' THEN
+			(g.data->>'unit_price')::numeric ELSE r.unit_price END,
+		    currency = CASE WHEN g.data ? 'currency' THEN
+			g.data->>'currency' ELSE r.currency END,
+		    tax_rate = CASE WHEN g.data ? 'tax_rate' THEN
+			(g.data->>'tax_rate')::numeric ELSE r.tax_rate END,
+		    period = CASE WHEN g.data ? 'period' THEN g.data->>'period'
+			ELSE r.period END,
+		    issues_per_period = CASE WHEN g.data ? 'issues_per_period'
+			THEN (g.data->>'issues_per_period')::integer
+			ELSE r.issues_per_period END,
+		    active = CASE WHEN g.data ? 'active' THEN
+			(g.data->>'active')::boolean ELSE r.active END,
+		    external_id = CASE WHEN g.data ? 'external_id' THEN
+			g.data->>'external_id' ELSE r.external_id END
+		FROM import_good g
+		WHERE r.id = g.target;
+		GET DIAGNOSTICS n = ROW_COUNT;
+	END IF;
+
+	-- As api_products_create, with its defaults.
+	INSERT INTO products (org_id, sku, name, description, category, unit,
+	    unit_price, currency, tax_rate, period, issues_per_period, active,
+	    external_id, import_id)
+	SELECT imp.org_id, g.sku, g.data->>'name', g.data->>'description',
+	    g.data->>'category', coalesce(g.data->>'unit', '件'),
+	    (g.data->>'unit_price')::numeric,
+	    coalesce(g.data->>'currency', 'CNY'),
+	    coalesce((g.data->>'tax_rate')::numeric, 0), g.data->>'period',
+	    (g.data->>'issues_per_period')::integer,
+	    coalesce((g.data->>'active')::boolean, true), g.ext, imp.id
+	FROM import_good g WHERE g.target IS NULL
+	ORDER BY g.line;
 	RETURN n;
 END
 $$;

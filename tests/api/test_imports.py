@@ -556,3 +556,170 @@ def test_an_import_id_cannot_be_borrowed(stack, org):
                          "mode, atomic) VALUES (%s, %s, 'customers', "
                          "'insert', false)",
                          (DEMO_ORG, "00000000-0000-4000-8000-000000000101"))
+
+
+def imp_to(api, token, resource, body, ctype="text/csv", query=""):
+    return api.post("/v1/imports/" + resource + query,
+                    data=body.encode() if isinstance(body, str) else body,
+                    headers={**bearer(token), "content-type": ctype},
+                    timeout=60)
+
+
+def test_contacts_import(api, stack, org):
+    t, u = org["tokens"], org["users"]
+    run(api, t["rep1"], "name,external_id\n联系客户一,CT-C1\n联系客户二,CT-C2\n")
+    run(api, t["rep2"], "name,external_id\n别人的联系客户,CT-C3\n")
+    c2 = stack.sql("SELECT id::text FROM customers WHERE org_id = %s AND "
+                   "external_id = 'CT-C2'", (org["id"],))[0][0]
+    r = imp_to(api, t["rep1"], "contacts",
+               "customer_external_id,customer_id,name,phones,email,"
+               "buying_role,birthday\n"
+               "CT-C1,,张伟,028-86001234; 13800138000,zw@example.cn,"
+               "decision_maker,1980-02-29\n"
+               ",%s,李娜,,ln@example.cn,,\n"
+               "CT-C3,,王五,,ww@example.cn,,\n"
+               ",,无客户,,,,\n"
+               "CT-C1,%s,两个,,,,\n"
+               "CT-NONE,,找不到,,,,\n"
+               "CT-C1,,生日错,,,,1981-02-29\n" % (c2, c2))
+    assert r.status_code == 200, r.text
+    assert errors(r) == [
+        (4, "customer_external_id", "not_found"),
+        (5, "customer_id", "required"),
+        (6, "customer_external_id", "conflict"),
+        (7, "customer_external_id", "not_found"),
+        (8, "birthday", "format")]
+    assert r.json()["inserted"] == 2
+    rows = stack.sql("SELECT c.name, cu.external_id, c.phones, c.email, "
+                     "c.buying_role, c.birthday::text, c.import_id::text "
+                     "FROM contacts c JOIN customers cu ON cu.id = "
+                     "c.customer_id WHERE c.org_id = %s AND cu.external_id "
+                     "LIKE 'CT-%%' ORDER BY c.name", (org["id"],))
+    imp = r.json()["import_id"]
+    assert rows == [
+        ("张伟", "CT-C1", ["028-86001234", "13800138000"], "zw@example.cn",
+         "decision_maker", "1980-02-29", imp),
+        ("李娜", "CT-C2", [], "ln@example.cn", "other", None, imp)]
+    assert count(stack, "audit_log a JOIN contacts c ON c.id = a.entity_id",
+                 "c.import_id = %s", (imp,)) == 0
+    # Upsert by the customer's contact email (any case).
+    r = imp_to(api, t["rep1"], "contacts",
+               "customer_external_id,name,title,email\n"
+               "CT-C1,张伟改,总经理,ZW@example.cn\n"
+               "CT-C1,新人,,new@example.cn\n"
+               "CT-C1,,,nobody@example.cn\n"
+               "CT-C1,没邮箱,,\n"
+               "CT-C1,又是张伟,,zw@EXAMPLE.cn\n", query="?mode=upsert")
+    assert errors(r) == [(4, "name", "required"), (5, "email", "required"),
+                         (6, "email", "duplicate")]
+    assert (r.json()["inserted"], r.json()["updated"]) == (1, 1)
+    assert stack.sql("SELECT name, title, version FROM contacts WHERE "
+                     "org_id = %s AND email = 'ZW@example.cn'",
+                     (org["id"],)) == [("张伟改", "总经理", 2)]
+    # Two contacts with one email: the upsert cannot choose.
+    for name in ("重复甲", "重复乙"):
+        assert api.post("/v1/customers/%s/contacts" % c2,
+                        headers=bearer(t["rep1"]),
+                        json={"name": name, "email": "same@example.cn"}
+                        ).status_code == 201
+    r = imp_to(api, t["rep1"], "contacts", "customer_id,name,email\n"
+               "%s,谁,same@example.cn\n" % c2, query="?mode=upsert")
+    assert errors(r) == [(2, "email", "ambiguous")]
+    # Someone who may read the customer but not change it.
+    r = api.post("/v1/users", headers=bearer(t["admin"]), json={
+        "email": "mkt@imports.example", "name": "市场", "role": "marketing",
+        "password": "marketing-password-1"})
+    assert r.status_code == 201
+    mkt = api.post("/v1/auth/login", json={
+        "email": "mkt@imports.example", "password": "marketing-password-1"}
+    ).json()["access_token"]
+    r = imp_to(api, mkt, "contacts", "customer_id,name\n%s,市场加的\n" % c2)
+    assert errors(r) == [(2, "customer_id", "forbidden")]
+    assert r.json()["errors"][0]["message"] == \
+        "You may read this customer but not change it."
+
+
+def test_leads_import(api, stack, org):
+    t, u = org["tokens"], org["users"]
+    r = imp_to(api, t["rep1"], "leads",
+               "name,company,email,source,external_id,owner_email\n"
+               "线索一,山城贸易,l1@example.cn,糖酒会,LD-1,\n"
+               "线索二,,,,LD-2,rep2@imports.example\n"
+               ",,,,LD-3,\n"
+               "线索四,,坏邮箱,,LD-4,\n")
+    assert r.status_code == 200, r.text
+    assert errors(r) == [(3, "owner_email", "forbidden"),
+                         (4, "name", "required"), (5, "email", "format")]
+    imp = r.json()["import_id"]
+    rows = stack.sql("SELECT name, owner_id::text, status, grade IS NOT "
+                     "NULL, import_id::text FROM leads WHERE org_id = %s "
+                     "AND external_id LIKE 'LD-%%'", (org["id"],))
+    assert rows == [("线索一", u["rep1"], "new", True, imp)]
+    assert count(stack, "lead_status_history h JOIN leads l ON l.id = "
+                 "h.lead_id", "l.import_id = %s AND h.to_status = 'new' AND "
+                 "h.from_status IS NULL", (imp,)) == 1
+    # The manager may give leads to the team; upserts by external_id.
+    r = imp_to(api, t["manager"], "leads",
+               "name,external_id,owner_email\n线索一改,LD-1,\n"
+               "线索二,LD-2,rep2@imports.example\n", query="?mode=upsert")
+    assert (r.json()["inserted"], r.json()["updated"]) == (1, 1), r.text
+    assert stack.sql("SELECT external_id, name, owner_id::text FROM leads "
+                     "WHERE org_id = %s AND external_id LIKE 'LD-%%' ORDER "
+                     "BY 1", (org["id"],)) == [
+        ("LD-1", "线索一改", u["rep1"]), ("LD-2", "线索二", u["rep2"])]
+    # rep1 cannot reach rep2's lead through its external_id.
+    r = imp_to(api, t["rep1"], "leads", "name,external_id\n抢,LD-2\n",
+               query="?mode=upsert")
+    assert errors(r) == [(2, "external_id", "taken")]
+    assert stack.sql("SELECT name FROM leads WHERE org_id = %s AND "
+                     "external_id = 'LD-2'", (org["id"],)) == [("线索二",)]
+
+
+def test_products_import(api, stack, org):
+    t = org["tokens"]
+    body = ("sku,name,unit,unit_price,tax_rate,period,issues_per_period,"
+            "external_id,active\n"
+            "IMP-MAG,《糖酒快讯》全年,套,360.00,9,monthly,1,IMP-P1,\n"
+            "IMP-AD,半版广告,,8000,6,,,,false\n"
+            "IMP-BAD1,税太高,,1.00,150,,,,\n"
+            "IMP-BAD2,缺期数,,1.00,,monthly,,,\n"
+            "IMP-BAD3,负价,,-1.00,,,,,\n"
+            "IMP-AD,重复,,1.00,,,,,\n")
+    r = imp_to(api, t["rep1"], "products", body)
+    assert r.status_code == 403, r.text
+    assert count(stack, "products", "sku LIKE 'IMP-%%'") == 0
+    r = imp_to(api, t["admin"], "products", body)
+    assert r.status_code == 200, r.text
+    assert errors(r) == [(4, "tax_rate", "range"),
+                         (5, "issues_per_period", "required"),
+                         (6, "unit_price", "range"), (7, "sku", "duplicate")]
+    assert stack.sql("SELECT sku, unit, crm_money_text(unit_price), currency, "
+                     "tax_rate::text, period, issues_per_period, active "
+                     "FROM products WHERE org_id = %s AND sku LIKE 'IMP-%%' "
+                     "ORDER BY sku", (org["id"],)) == [
+        ("IMP-AD", "件", "8000.00", "CNY", "6.00", None, None, False),
+        ("IMP-MAG", "套", "360.00", "CNY", "9.00", "monthly", 1, True)]
+    # Upsert by external_id, else by sku; taken ones fail.
+    r = imp_to(api, t["admin"], "products",
+               "sku,name,unit_price,external_id\n"
+               "IMP-MAG2,改名改号,,IMP-P1\n"
+               "IMP-AD,,9000.00,\n"
+               "IMP-NEW,新产品,1.00,\n"
+               "IMP-MAG2,,,\n"
+               "IMP-AD,抢号,,IMP-P9\n", query="?mode=upsert")
+    # (line 5's sku is line 2's new one: a repeat, and no product yet)
+    assert errors(r) == [(5, "sku", "duplicate"), (5, "name", "required"),
+                         (5, "unit_price", "required"),
+                         (6, "sku", "duplicate"), (6, "sku", "taken"),
+                         (6, "unit_price", "required")], r.text
+    assert (r.json()["inserted"], r.json()["updated"]) == (1, 2)
+    assert stack.sql("SELECT sku, name, crm_money_text(unit_price) FROM products "
+                     "WHERE org_id = %s AND sku LIKE 'IMP-%%' ORDER BY sku",
+                     (org["id"],)) == [
+        ("IMP-AD", "半版广告", "9000.00"), ("IMP-MAG2", "改名改号", "360.00"),
+        ("IMP-NEW", "新产品", "1.00")]
+    r = imp_to(api, t["admin"], "products", "sku,name,unit_price\n"
+               "IMP-NEW,又一个,2.00\n")
+    assert errors(r) == [(2, "sku", "taken")]
+    assert r.json()["errors"][0]["message"] == \
+        "A product with this SKU already exists."
