@@ -85,6 +85,15 @@ api_imports_products(struct http_request *req, struct api_ctx *ctx)
 	return (import_respond(req, ctx));
 }
 
+/* POST /v1/imports/orders */
+int
+api_imports_orders(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (import_start(req, ctx, &api_import_orders));
+	return (import_respond(req, ctx));
+}
+
 /*
  * Release a job (ctx->job_free) once its thread is done: 0 while it still
  * runs (the request must live on; Kore frees it again later), 1 when

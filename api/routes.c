@@ -939,15 +939,54 @@ static const struct crm_field import_contact_customer[] = {
     END,
 };
 
+/* An order's customer and owner, by their external id and email. */
+static const struct crm_field import_order_refs[] = {
+    {"customer_external_id", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"owner_email", CRM_T_EMAIL, 0, 0, 0, NULL},
+    END,
+};
+
+/*
+ * The cells of an order's lines.<key> and subscription.<key> columns
+ * (what they hold is checked by the database, as for POST /v1/orders);
+ * lines.sku names a product by its SKU.
+ */
+static const struct crm_field import_order_line[] = {
+    {"product_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"sku", CRM_T_TEXT, 0, 1, 64, NULL},
+    {"quantity", CRM_T_DECIMAL, 0, 3, 9, NULL},
+    {"unit_price", CRM_T_DECIMAL, 0, 2, 13, NULL},
+    {"discount_percent", CRM_T_DECIMAL, 0, 2, 3, NULL},
+    END,
+};
+
+static const struct crm_field import_order_subscription[] = {
+    {"start_date", CRM_T_DATE, 0, 0, 0, NULL},
+    {"periods", CRM_T_INT, 0, 1, 120, NULL},
+    {"contact_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"delivery_address", CRM_T_TEXT, 0, 1, 500, NULL},
+    {"auto_renew", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_import_nested import_order_nested[] = {
+    {"lines", import_order_line},
+    {"subscription", import_order_subscription},
+    {NULL, NULL},
+};
+
 /* Each import checks its lines with the create route's own field list. */
 const struct crm_import_spec api_import_customers = {"customers", customer_body,
-    import_owner, 1};
+    import_owner, 1, NULL, 0};
 const struct crm_import_spec api_import_contacts = {"contacts", contact_body,
-    import_contact_customer, 0};
+    import_contact_customer, 0, NULL, 0};
 const struct crm_import_spec api_import_leads = {"leads", lead_create,
-    import_owner, 0};
+    import_owner, 0, NULL, 0};
 const struct crm_import_spec api_import_products = {"products", product_body,
-    NULL, 0};
+    NULL, 0, NULL, 0};
+/* An order may take several CSV lines: one per order line. */
+const struct crm_import_spec api_import_orders = {"orders", order_body,
+    import_order_refs, 0, import_order_nested, 1};
 
 /* --- batch (sql/0033) --- */
 
@@ -1328,6 +1367,8 @@ const struct api_route api_routes[] = {
 	import_query, NULL, api_imports_leads},
     {POST, "/v1/imports/products", "importProducts", API_BODY_STREAM,
 	"products:write", import_query, NULL, api_imports_products},
+    {POST, "/v1/imports/orders", "importOrders", API_BODY_STREAM,
+	"orders:write", import_query, NULL, api_imports_orders},
 
     /* --- batch --- */
 };

@@ -5,7 +5,7 @@
 -- connection of its own:
 --   SELECT api_import_begin(principal, resource, options)   binds the caller
 --   COPY import_rows (line, ok, data) FROM STDIN             the parsed lines
---   SELECT api_import_merge(import_id, read, failed)         checks and writes
+--   SELECT api_import_merge(principal, import_id, read, failed) checks, writes
 --   COMMIT (or ROLLBACK: a dry run, or an atomic import with errors)
 -- api_import_merge runs the database's own checks on every line at once
 -- (owners, references, duplicates, custom fields), records each problem
@@ -44,6 +44,7 @@ CREATE TABLE imports (
 			    'leads', 'products', 'orders')),
 	mode		text NOT NULL CHECK (mode IN ('insert', 'upsert')),
 	atomic		boolean NOT NULL,
+	format		text NOT NULL CHECK (format IN ('csv', 'ndjson')),
 	status		text NOT NULL DEFAULT 'running'
 			    CHECK (status IN ('running', 'done')),
 	xact		xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -69,7 +70,7 @@ GRANT SELECT ON imports TO crm_app;
 -- Open an import of `p_resource` for the bound caller, in this
 -- transaction. Returns its id. Errors: CR401 when no caller is bound.
 CREATE FUNCTION crm_import_open(p_resource text, p_mode text,
-    p_atomic boolean)
+    p_atomic boolean, p_format text)
 RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -79,27 +80,30 @@ BEGIN
 		PERFORM crm_raise('401', 'The credentials are invalid.');
 	END IF;
 	INSERT INTO imports (org_id, user_id, api_key_id, token_id,
-	    request_id, resource, mode, atomic)
+	    request_id, resource, mode, atomic, format)
 	VALUES (crm_org(), crm_user(), crm_setting('app.key_id')::uuid,
 	    crm_setting('app.jti'), crm_setting('app.request_id'),
-	    p_resource, p_mode, p_atomic)
+	    p_resource, p_mode, p_atomic, p_format)
 	RETURNING id INTO v_id;
 	RETURN v_id;
 END
 $$;
 
 -- Close the caller's import `p_id`, open in this transaction, with its
--- counts (the inserted count is the guard's, not the caller's), and write
--- its one audit entry. Errors: CR404 when there is no such open import.
-CREATE FUNCTION crm_import_close(p_id uuid, p_read integer, p_updated integer,
-    p_failed integer)
+-- counts, and write its one audit entry. Rows that skipped their own
+-- audit were counted by the guard; `p_inserted` are those written one by
+-- one through the single-record functions (orders), audited as such.
+-- Errors: CR404 when there is no such open import.
+CREATE FUNCTION crm_import_close(p_id uuid, p_read integer,
+    p_inserted integer, p_updated integer, p_failed integer)
 RETURNS imports
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
 	i	imports;
 BEGIN
 	UPDATE imports SET status = 'done', read = p_read,
-	    updated = p_updated, failed = p_failed,
+	    inserted = inserted + p_inserted, updated = p_updated,
+	    failed = p_failed,
 	    finished_at = clock_timestamp()
 	WHERE id = p_id AND org_id = crm_org() AND user_id = crm_user()
 	    AND status = 'running' AND xact = pg_current_xact_id()
@@ -156,12 +160,14 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION crm_import_open(text, text, boolean) FROM PUBLIC;
-REVOKE ALL ON FUNCTION crm_import_close(uuid, integer, integer, integer)
+REVOKE ALL ON FUNCTION crm_import_open(text, text, boolean, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION crm_import_open(text, text, boolean) TO crm_app;
-GRANT EXECUTE ON FUNCTION crm_import_close(uuid, integer, integer, integer)
+REVOKE ALL ON FUNCTION crm_import_close(uuid, integer, integer, integer,
+    integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm_import_open(text, text, boolean, text)
     TO crm_app;
+GRANT EXECUTE ON FUNCTION crm_import_close(uuid, integer, integer, integer,
+    integer) TO crm_app;
 
 -- --- customers: the import's triggers ----------------------------------------
 
@@ -337,8 +343,8 @@ $$;
 
 -- Step 1 of POST /v1/imports/{resource}: bind the caller (an API key needs
 -- the route's write scope), open the import, and create the staging
--- tables the server copies the parsed lines into. `o` holds mode and
--- atomic. Answers {import_id, custom: {key: type}}: the organisation's
+-- tables the server copies the parsed lines into. `o` holds mode, atomic
+-- and format (csv or ndjson). Answers {import_id, custom: {key: type}}: the organisation's
 -- custom fields of the resource, so the server can read custom.<key>
 -- columns. Errors: CR401, CR403 from the binding.
 CREATE FUNCTION api_import_begin(p jsonb, p_resource text, o jsonb)
@@ -353,7 +359,8 @@ BEGIN
 		PERFORM crm_product_writer();
 	END IF;
 	v_id := crm_import_open(p_resource, coalesce(o->>'mode', 'insert'),
-	    coalesce((o->>'atomic')::boolean, false));
+	    coalesce((o->>'atomic')::boolean, false),
+	    coalesce(o->>'format', 'csv'));
 	-- line: the file's line; ok: the server accepted it (else data holds
 	-- only its external_id, for the duplicate check); data: the record.
 	CREATE TEMP TABLE import_rows (
@@ -380,15 +387,17 @@ $$;
 -- {inserted, updated, failed, errors_total, errors: [{line, field, code,
 -- message}]} for the database's part (errors: the first 1000 by line).
 -- Errors: CR404 when the import is not the caller's open one.
-CREATE FUNCTION api_import_merge(p_import uuid, p_read integer,
+CREATE FUNCTION api_import_merge(p jsonb, p_import uuid, p_read integer,
     p_failed integer)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
 	imp	imports;
 	updated	integer;
+	inserted integer := 0;
 	failed	integer;
 BEGIN
+	PERFORM crm_bind(p);
 	SELECT * INTO imp FROM imports WHERE id = p_import
 	    AND user_id = crm_user() AND status = 'running';
 	IF NOT FOUND THEN
@@ -404,9 +413,13 @@ BEGIN
 		updated := crm_import_leads(imp, p_failed > 0);
 	WHEN 'products' THEN
 		updated := crm_import_products(imp, p_failed > 0);
+	WHEN 'orders' THEN
+		SELECT o.inserted, o.updated INTO inserted, updated
+		FROM crm_import_orders(imp, p, p_failed > 0) o;
 	END CASE;
 	SELECT count(DISTINCT line) INTO failed FROM import_errors;
-	imp := crm_import_close(imp.id, p_read, updated, p_failed + failed);
+	imp := crm_import_close(imp.id, p_read, inserted, updated,
+	    p_failed + failed);
 	RETURN json_build_object('inserted', imp.inserted,
 	    'updated', imp.updated, 'failed', failed,
 	    'errors_total', (SELECT count(*) FROM import_errors),
@@ -1028,5 +1041,253 @@ BEGIN
 	FROM import_good g WHERE g.target IS NULL
 	ORDER BY g.line;
 	RETURN n;
+END
+$$;
+
+-- The code of a line error for one of the API's own errors (CRnnn).
+CREATE FUNCTION crm_import_code(state text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE state WHEN 'CR403' THEN 'forbidden'
+	    WHEN 'CR404' THEN 'not_found' WHEN 'CR409' THEN 'conflict'
+	    WHEN 'CR422' THEN 'invalid' ELSE 'refused' END
+$$;
+
+-- The orders of an import, each written by POST /v1/orders's own function
+-- (api_orders_create; for an upsert's match PATCH's api_orders_update),
+-- one after the other, each in a savepoint: numbers, catalogue prices,
+-- exact totals, subscriptions, owners and every refusal are exactly the
+-- single routes' (their field errors become the line's, lines[i] errors
+-- the line that gave lines[i]). Orders are few beside customers, and
+-- these functions hold the rules: they are not written again here.
+-- CSV: the lines that share an external_id are one order, one order line
+-- each (lines.<key> columns); the order's other columns may repeat on
+-- each line but not differ. NDJSON: one order per line, with its lines.
+-- customer_external_id, owner_email and lines[].sku name the customer,
+-- the owner and the products. mode=upsert by external_id (then
+-- required); one held by an order the caller may not change fails its
+-- line as for customers. Returns what was inserted and updated.
+CREATE FUNCTION crm_import_orders(imp imports, p jsonb,
+    p_server_failed boolean, OUT inserted integer, OUT updated integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+	upsert	boolean := imp.mode = 'upsert';
+	g	record;
+	rw	jsonb;
+	head	jsonb;
+	lines	jsonb;
+	line_at	integer[];
+	b	jsonb;
+	l	jsonb;
+	k	text;
+	v	jsonb;
+	e	jsonb;
+	i	integer;
+	bad	boolean;
+	ref	uuid;
+	target	orders;
+	st	text;
+	msg	text;
+	det	text;
+	at	integer;
+BEGIN
+	inserted := 0;
+	updated := 0;
+	FOR g IN SELECT min(r.line) AS first,
+		array_agg(r.line ORDER BY r.line) AS at,
+		array_agg(r.line ORDER BY r.line) FILTER (WHERE NOT r.ok)
+		    AS refused,
+		jsonb_agg(r.data ORDER BY r.line) AS rows,
+		min(d.first) AS first_ext
+	    FROM import_rows r
+	    LEFT JOIN (SELECT data->>'external_id' AS ext, min(line) AS first
+		FROM import_rows GROUP BY 1) d ON d.ext = r.data->>'external_id'
+	    GROUP BY CASE WHEN imp.format = 'csv' AND
+		r.data->>'external_id' IS NOT NULL THEN
+		'x' || (r.data->>'external_id') ELSE 'l' || r.line END
+	    ORDER BY 1
+	LOOP
+		IF g.refused IS NOT NULL THEN
+			-- A CSV order with a refused line is not written.
+			IF cardinality(g.refused) < cardinality(g.at) THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				SELECT min(a), '', 'order', 'Line(s) ' ||
+				    array_to_string(g.refused, ', ') || ' of this '
+				    'order cannot be imported: the order is not '
+				    'written.'
+				FROM unnest(g.at) a WHERE a <> ALL (g.refused);
+			END IF;
+			CONTINUE;
+		END IF;
+		IF g.first > g.first_ext THEN
+			INSERT INTO import_errors (line, field, code, message)
+			VALUES (g.first, 'external_id', 'duplicate',
+			    'external_id is already on line ' || g.first_ext ||
+			    ' of this file.');
+			CONTINUE;
+		END IF;
+
+		-- The order: its columns (the same on each of its lines), and
+		-- the order lines of all its lines, remembering where each came
+		-- from.
+		head := '{}';
+		lines := '[]';
+		line_at := '{}';
+		bad := false;
+		FOR i IN 1 .. cardinality(g.at) LOOP
+			rw := g.rows->(i - 1);
+			FOR k, v IN SELECT * FROM jsonb_each(rw - 'lines' -
+			    '$missing') LOOP
+				IF head ? k AND head->k <> v THEN
+					INSERT INTO import_errors (line, field,
+					    code, message)
+					VALUES (g.at[i], k, 'conflict', format(
+					    '''%s'' differs from line %s of the '
+					    'same order.', k, g.first));
+					bad := true;
+				END IF;
+				head := head || jsonb_build_object(k, v);
+			END LOOP;
+			FOR l IN SELECT * FROM jsonb_array_elements(
+			    coalesce(rw->'lines', '[]')) LOOP
+				lines := lines || jsonb_build_array(l);
+				line_at := line_at || g.at[i];
+			END LOOP;
+		END LOOP;
+		CONTINUE WHEN bad;
+
+		b := head - 'customer_external_id' - 'owner_email';
+		IF head ? 'customer_external_id' THEN
+			SELECT id INTO ref FROM customers
+			WHERE org_id = imp.org_id AND deleted_at IS NULL
+			    AND external_id = head->>'customer_external_id';
+			IF head ? 'customer_id' OR ref IS NULL THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (g.first, 'customer_external_id',
+				    CASE WHEN head ? 'customer_id' THEN
+				    'conflict' ELSE 'not_found' END,
+				    CASE WHEN head ? 'customer_id' THEN 'Give '
+				    'customer_id or customer_external_id, not '
+				    'both.' ELSE 'customer_external_id names no '
+				    'customer you can see.' END);
+				CONTINUE;
+			END IF;
+			b := b || jsonb_build_object('customer_id', ref);
+		END IF;
+		IF head ? 'owner_email' THEN
+			SELECT id INTO ref FROM users
+			WHERE lower(email) = lower(head->>'owner_email')
+			    AND active;
+			IF head ? 'owner_id' OR ref IS NULL THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (g.first, 'owner_email',
+				    CASE WHEN head ? 'owner_id' THEN 'conflict'
+				    ELSE 'not_found' END,
+				    CASE WHEN head ? 'owner_id' THEN 'Give '
+				    'owner_email or owner_id, not both.' ELSE
+				    'owner_email names no active user of this '
+				    'organization.' END);
+				CONTINUE;
+			END IF;
+			b := b || jsonb_build_object('owner_id', ref);
+		END IF;
+		FOR i IN 0 .. jsonb_array_length(lines) - 1 LOOP
+			l := lines->i;
+			CONTINUE WHEN NOT l ? 'sku';
+			SELECT id INTO ref FROM products
+			WHERE org_id = imp.org_id AND sku = l->>'sku';
+			IF l ? 'product_id' OR ref IS NULL THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (line_at[i + 1], format('lines[%s].sku', i),
+				    CASE WHEN l ? 'product_id' THEN 'conflict'
+				    ELSE 'not_found' END,
+				    CASE WHEN l ? 'product_id' THEN 'Give sku or '
+				    'product_id, not both.' ELSE format(
+				    '''lines[%s].sku'' names no product of the '
+				    'catalogue.', i) END);
+				bad := true;
+			END IF;
+			lines := jsonb_set(lines, ARRAY[i::text],
+			    (l - 'sku') || jsonb_build_object('product_id', ref));
+		END LOOP;
+		CONTINUE WHEN bad;
+
+		target := NULL;
+		IF upsert AND head->>'external_id' IS NULL THEN
+			INSERT INTO import_errors (line, field, code, message)
+			VALUES (g.first, 'external_id', 'required',
+			    'external_id is required to upsert.');
+			CONTINUE;
+		ELSIF upsert THEN
+			SELECT * INTO target FROM orders
+			WHERE org_id = imp.org_id
+			    AND external_id = head->>'external_id';
+		END IF;
+		IF target.id IS NOT NULL THEN
+			IF b ? 'customer_id' AND (b->>'customer_id')::uuid <>
+			    target.customer_id THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (g.first, CASE WHEN head ?
+				    'customer_external_id' THEN
+				    'customer_external_id' ELSE 'customer_id'
+				    END, 'conflict', 'The order belongs to '
+				    'another customer; an order stays with its '
+				    'customer.');
+				CONTINUE;
+			END IF;
+			b := b - 'customer_id';
+		ELSIF jsonb_array_length(lines) = 0 THEN
+			INSERT INTO import_errors (line, field, code, message)
+			VALUES (g.first, 'lines', 'required',
+			    '''lines'' is required.');
+			CONTINUE;
+		END IF;
+		IF jsonb_array_length(lines) > 0 THEN
+			b := b || jsonb_build_object('lines', lines);
+		END IF;
+
+		BEGIN
+			IF target.id IS NULL THEN
+				PERFORM api_orders_create(p, b);
+				inserted := inserted + 1;
+			ELSE
+				PERFORM api_orders_update(p, target.id, b, NULL);
+				updated := updated + 1;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE,
+			    msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+			IF st NOT LIKE 'CR%' THEN
+				RAISE;
+			END IF;
+			IF det LIKE '[%' THEN
+				FOR e IN SELECT * FROM jsonb_array_elements(
+				    det::jsonb) LOOP
+					at := line_at[substring(e->>'field'
+					    FROM '^lines\[([0-9]+)\]')::integer
+					    + 1];
+					INSERT INTO import_errors (line, field,
+					    code, message)
+					VALUES (coalesce(at, g.first), e->>'field',
+					    e->>'code', e->>'message');
+				END LOOP;
+			ELSIF st = 'CR409' AND msg LIKE '%external_id%' THEN
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (g.first, 'external_id', 'taken',
+				    'external_id is already used by an order '
+				    'you cannot change; nothing was written for '
+				    'this line.');
+			ELSE
+				INSERT INTO import_errors (line, field, code,
+				    message)
+				VALUES (g.first, '', crm_import_code(st), msg);
+			END IF;
+		END;
+	END LOOP;
 END
 $$;

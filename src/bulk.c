@@ -5,7 +5,7 @@
  *   BEGIN
  *   SELECT api_import_begin(principal, resource, options)
  *   COPY import_rows (line, ok, data) FROM STDIN    -- as the body is read
- *   SELECT api_import_merge(import_id, read, failed)
+ *   SELECT api_import_merge(principal, import_id, read, failed)
  *   COMMIT, or ROLLBACK for a dry run and an atomic import with errors
  *
  * The body is read and parsed in chunks while COPY streams the lines to
@@ -57,8 +57,8 @@ crm_import_run(const struct crm_import_request *rq, struct crm_bulk_result *res)
 	struct crm_import imp;
 	PGconn *conn;
 	json_t *begun, *merged, *id;
-	const char *params[3];
-	char options[64], counts[2][24];
+	const char *params[4];
+	char options[96], counts[2][24];
 	int commit, failed;
 
 	merged = begun = NULL;
@@ -70,8 +70,9 @@ crm_import_run(const struct crm_import_request *rq, struct crm_bulk_result *res)
 		goto cleanup;
 
 	(void)snprintf(options, sizeof(options),
-	    "{\"mode\":\"%s\",\"atomic\":%s}", rq->upsert ? "upsert" : "insert",
-	    rq->atomic ? "true" : "false");
+	    "{\"mode\":\"%s\",\"atomic\":%s,\"format\":\"%s\"}",
+	    rq->upsert ? "upsert" : "insert", rq->atomic ? "true" : "false",
+	    rq->format == CRM_IMPORT_CSV ? "csv" : "ndjson");
 	params[0] = rq->principal;
 	params[1] = rq->spec->resource;
 	params[2] = options;
@@ -93,11 +94,12 @@ crm_import_run(const struct crm_import_request *rq, struct crm_bulk_result *res)
 
 	(void)snprintf(counts[0], sizeof(counts[0]), "%ld", imp.read);
 	(void)snprintf(counts[1], sizeof(counts[1]), "%ld", imp.failed);
-	params[0] = json_string_value(id);
-	params[1] = counts[0];
-	params[2] = counts[1];
-	if ((merged = call_json(conn, "SELECT api_import_merge($1, $2, $3)", 3,
-		 params, res)) == NULL)
+	params[0] = rq->principal;
+	params[1] = json_string_value(id);
+	params[2] = counts[0];
+	params[3] = counts[1];
+	if ((merged = call_json(conn, "SELECT api_import_merge($1, $2, $3, $4)",
+		 4, params, res)) == NULL)
 		goto cleanup;
 
 	failed = imp.failed > 0 ||

@@ -30,9 +30,14 @@ struct crm_import_column {
 	char *key; /* the custom field's key */
 	int number; /* the custom field is a number */
 	int boolean; /* the custom field is a bool */
+	const struct crm_field *parent; /* a nested column: its object field */
+	const struct crm_field *sub; /* and the key it fills */
 };
 
 static int on_record(const struct crm_csv_record *, void *);
+static int nested_find(const struct crm_import_spec *, const char *,
+    struct crm_import_column *);
+static int nested_set(json_t *, const struct crm_import_column *, json_t *);
 static int header_read(struct crm_import *, const struct crm_csv_record *);
 static const struct crm_field *
 field_find(const struct crm_field *, const char *);
@@ -308,6 +313,8 @@ header_read(struct crm_import *imp, const struct crm_csv_record *rec)
 				col->number = !strcmp(type, "number");
 				col->boolean = !strcmp(type, "bool");
 			}
+		} else if (nested_find(imp->spec, name, col)) {
+			/* <object field>.<key> */
 		} else if (imp->spec->custom && !strcmp(name, "custom")) {
 			crm_error_field(&imp->fatal, name, "unknown_field",
 			    "Give custom fields as custom.<key> columns.");
@@ -331,6 +338,63 @@ header_read(struct crm_import *imp, const struct crm_csv_record *rec)
 	}
 
 	return (!imp->oom);
+}
+
+/*
+ * Whether header `name` is <object field>.<key> of one of the spec's
+ * nested fields; fills the column's parent and sub when it is.
+ */
+static int
+nested_find(const struct crm_import_spec *spec, const char *name,
+    struct crm_import_column *col)
+{
+	const struct crm_import_nested *n;
+	const char *dot;
+	size_t len;
+
+	if (spec->nested == NULL || (dot = strchr(name, '.')) == NULL)
+		return (0);
+	len = (size_t)(dot - name);
+	for (n = spec->nested; n->name != NULL; n++) {
+		if (strlen(n->name) != len || strncmp(n->name, name, len) != 0)
+			continue;
+		col->parent = field_find(spec->fields, n->name);
+		col->sub = field_find(n->fields, dot + 1);
+		return (col->parent != NULL && col->sub != NULL);
+	}
+
+	return (0);
+}
+
+/*
+ * Put `v` (stolen) at its nested place in `obj`: obj[parent][key], or
+ * obj[parent][0][key] for an array of objects (one per CSV line).
+ */
+static int
+nested_set(json_t *obj, const struct crm_import_column *col, json_t *v)
+{
+	json_t *holder, *item;
+
+	holder = json_object_get(obj, col->parent->name);
+	if (holder == NULL) {
+		holder = col->parent->type == CRM_T_OBJECT_ARRAY
+		    ? json_array()
+		    : json_object();
+		if (json_object_set_new(obj, col->parent->name, holder) != 0)
+			holder = NULL;
+	}
+	item = holder;
+	if (holder != NULL && json_is_array(holder)) {
+		if ((item = json_array_get(holder, 0)) == NULL &&
+		    json_array_append_new(holder, json_object()) == 0)
+			item = json_array_get(holder, 0);
+	}
+	if (item == NULL) {
+		json_decref(v);
+		return (0);
+	}
+
+	return (json_object_set_new(item, col->sub->name, v) == 0);
 }
 
 static const struct crm_field *
@@ -394,15 +458,23 @@ record_read(struct crm_import *imp, const struct crm_csv_record *rec)
 				imp->oom = 1;
 			continue;
 		}
-		f = col->field != NULL ? col->field : col->extra;
+		f = col->sub != NULL
+		    ? col->sub
+		    : (col->field != NULL ? col->field : col->extra);
 		msg[0] = '\0';
 		v = cell_value(f, rec->fields[i], rec->lens[i], msg,
 		    sizeof(msg));
 		if (v == NULL && msg[0] != '\0') {
-			line_error(imp, rec->line, f->name, "type", msg);
-			if (json_object_set_new(refused, f->name, json_true()))
+			line_error(imp, rec->line, col->name, "type", msg);
+			if (json_object_set_new(refused, col->name,
+				json_true()))
 				imp->oom = 1;
-		} else if (v == NULL || json_object_set_new(obj, f->name, v)) {
+		} else if (v == NULL) {
+			imp->oom = 1;
+		} else if (col->sub != NULL) {
+			if (!nested_set(obj, col, v))
+				imp->oom = 1;
+		} else if (json_object_set_new(obj, f->name, v)) {
 			imp->oom = 1;
 		}
 	}
@@ -600,7 +672,8 @@ line_check(struct crm_import *imp, long line, json_t *obj, json_t *refused)
 	 * refuses them only to lines that turn out to insert.
 	 */
 	crm_error_init(&err);
-	ok = crm_validate_object(main, imp->spec->fields, imp->upsert, &err);
+	ok = crm_validate_object(main, imp->spec->fields,
+	    imp->upsert || imp->spec->partial, &err);
 	if (imp->spec->extra != NULL &&
 	    !crm_validate_object(extra, imp->spec->extra, 0, &err))
 		ok = 0;

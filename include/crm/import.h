@@ -21,16 +21,31 @@
 #define CRM_IMPORT_ERRORS_MAX 1000
 
 /*
+ * A field of the record that holds an object (or, for an array of
+ * objects, one object per CSV line): CSV columns <name>.<key> fill it,
+ * their cells typed by `fields` (the database checks what they hold).
+ */
+struct crm_import_nested {
+	const char *name;
+	const struct crm_field *fields;
+};
+
+/*
  * What a resource's import reads: `fields` is the create route's field
  * list (the same array the route table uses), `extra` the import's own
  * columns (owner_email), `custom` whether custom.<key> columns name the
- * organisation's custom fields.
+ * organisation's custom fields, `nested` the object fields CSV columns
+ * may fill (NULL-terminated), `partial` whether one record may take
+ * several lines (an order and its lines): the lines are then checked as
+ * merge patches and the database checks what the whole record requires.
  */
 struct crm_import_spec {
 	const char *resource;
 	const struct crm_field *fields;
 	const struct crm_field *extra;
 	int custom;
+	const struct crm_import_nested *nested;
+	int partial;
 };
 
 struct crm_import_column;

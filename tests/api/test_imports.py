@@ -541,7 +541,7 @@ def test_an_import_id_cannot_be_borrowed(stack, org):
         with psycopg.connect(stack.dsn("crm_app")) as conn:
             conn.execute("SELECT crm_bind(%s::jsonb)", (who,))
             (imp,) = conn.execute("SELECT crm_import_open('customers', "
-                                  "'insert', false)").fetchone()
+                                  "'insert', false, 'csv')").fetchone()
             conn.execute("INSERT INTO customers (org_id, owner_id, name, "
                          "import_id) VALUES (%s, %s, '未关闭', %s)",
                          (org["id"], org["users"]["rep1"], imp))
@@ -723,3 +723,81 @@ def test_products_import(api, stack, org):
     assert errors(r) == [(2, "sku", "taken")]
     assert r.json()["errors"][0]["message"] == \
         "A product with this SKU already exists."
+
+
+def test_orders_import(api, stack, org):
+    t = org["tokens"]
+    for sku, price, tax in (("OP-A", "100.00", "6"), ("OP-B", "110.00", "0")):
+        r = api.post("/v1/products", headers=bearer(t["admin"]), json={
+            "sku": sku, "name": "订单产品" + sku, "unit_price": price,
+            "tax_rate": tax})
+        assert r.status_code == 201, r.text
+    run(api, t["rep1"], "name,external_id\n订单客户,OC-1\n")
+    run(api, t["rep2"], "name,external_id\n二号订单客户,OC-2\n")
+    body = ("external_id,customer_external_id,order_date,lines.sku,"
+            "lines.quantity,lines.unit_price,lines.discount_percent\n"
+            "SO-1,OC-1,2026-11-01,OP-A,2,,\n"
+            "SO-1,,,OP-B,1,99.50,10\n"
+            "SO-2,OC-1,2026-11-02,OP-A,0,,\n"
+            "SO-3,OC-X,,OP-A,1,,\n"
+            "SO-4,OC-1,,OP-NOPE,1,,\n"
+            "SO-5,OC-1,2026-11-05,OP-A,1,,\n"
+            "SO-5,OC-1,2026-11-06,OP-B,1,,\n"
+            "SO-6,OC-1,,OP-A,1,,\n"
+            "SO-6,OC-1,,OP-B,x,,\n")
+    r = imp_to(api, t["rep1"], "orders", body)
+    assert r.status_code == 200, r.text
+    assert errors(r) == [
+        (4, "lines[0].quantity", "range"),
+        (5, "customer_external_id", "not_found"),
+        (6, "lines[0].sku", "not_found"),
+        (8, "order_date", "conflict"),
+        # the order's second line, named as POST /v1/orders names it
+        (10, "lines[1].quantity", "format")], r.text
+    assert (r.json()["read"], r.json()["inserted"], r.json()["failed"]) == (
+        9, 1, 5)
+    rows = stack.sql("SELECT o.number LIKE 'SO-2026-%%', o.order_date::text, "
+                     "crm_money_text(o.subtotal), crm_money_text(o.tax_total), "
+                     "crm_money_text(o.grand_total), o.owner_id::text, "
+                     "(SELECT count(*) FROM order_lines l WHERE l.order_id = "
+                     "o.id) FROM orders o WHERE o.org_id = %s AND "
+                     "o.external_id LIKE 'SO-%%'", (org["id"],))
+    assert rows == [(True, "2026-11-01", "289.55", "12.00", "301.55",
+                     org["users"]["rep1"], 2)]
+    audit = stack.sql("SELECT changes->>'inserted' FROM audit_log WHERE "
+                      "entity = 'imports' AND entity_id = %s",
+                      (r.json()["import_id"],))
+    assert audit == [("1",)]
+    # NDJSON: one order per line; an external_id once per file.
+    r = imp_to(api, t["rep1"], "orders",
+               '{"external_id": "SO-N1", "customer_external_id": "OC-1", '
+               '"lines": [{"sku": "OP-B", "quantity": "3"}]}\n'
+               '{"external_id": "SO-N1", "customer_external_id": "OC-1", '
+               '"lines": [{"sku": "OP-A", "quantity": "1"}]}\n',
+               "application/x-ndjson")
+    assert errors(r) == [(2, "external_id", "duplicate")]
+    assert r.json()["inserted"] == 1
+    # Upsert: a pending order's lines are replaced, as PATCH does.
+    r = imp_to(api, t["rep1"], "orders",
+               "external_id,lines.sku,lines.quantity\nSO-1,OP-A,1\n",
+               query="?mode=upsert")
+    assert (r.json()["inserted"], r.json()["updated"]) == (0, 1), r.text
+    assert stack.sql("SELECT crm_money_text(grand_total) FROM orders WHERE "
+                     "org_id = %s AND external_id = 'SO-1'",
+                     (org["id"],)) == [("106.00",)]
+    # rep2 cannot reach rep1's order through its external_id.
+    r = imp_to(api, t["rep2"], "orders", "external_id,customer_external_id,"
+               "lines.sku,lines.quantity\nSO-1,OC-2,OP-A,1\n",
+               query="?mode=upsert")
+    assert errors(r) == [(2, "external_id", "taken")]
+    assert stack.sql("SELECT crm_money_text(grand_total) FROM orders WHERE "
+                     "org_id = %s AND external_id = 'SO-1'",
+                     (org["id"],)) == [("106.00",)]
+    # Atomic: one bad order and none is written.
+    before = count(stack, "orders")
+    r = imp_to(api, t["rep1"], "orders",
+               "external_id,customer_external_id,lines.sku,lines.quantity\n"
+               "SO-A1,OC-1,OP-A,1\nSO-A2,OC-1,OP-NOPE,1\n",
+               query="?atomic=true")
+    assert r.status_code == 422 and r.json()["failed"] == 1
+    assert count(stack, "orders") == before

@@ -22,7 +22,8 @@ static const struct crm_field extra[] = {
     {NULL, 0, 0, 0, 0, NULL},
 };
 
-static const struct crm_import_spec spec = {"things", fields, extra, 1};
+static const struct crm_import_spec spec = {"things", fields, extra, 1, NULL,
+    0};
 
 static struct crm_import imp;
 static char copied[65536];
@@ -226,12 +227,80 @@ test_cap_and_report(void)
 	crm_import_cleanup(&imp);
 }
 
+static const struct crm_field order_fields[] = {
+    {"external_id", CRM_T_TEXT, CRM_F_REQUIRED, 1, 10, NULL},
+    {"lines", CRM_T_OBJECT_ARRAY, CRM_F_REQUIRED, 1, 100, NULL},
+    {"subscription", CRM_T_OBJECT, CRM_F_NULLABLE, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct crm_field line_fields[] = {
+    {"sku", CRM_T_TEXT, 0, 1, 64, NULL},
+    {"quantity", CRM_T_DECIMAL, 0, 3, 9, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct crm_field sub_fields[] = {
+    {"periods", CRM_T_INT, 0, 1, 120, NULL},
+    {"auto_renew", CRM_T_BOOL, 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, NULL},
+};
+
+static const struct crm_import_nested nested[] = {
+    {"lines", line_fields},
+    {"subscription", sub_fields},
+    {NULL, NULL},
+};
+
+/* An order and its lines: nested columns, lines checked as patches. */
+static void
+test_nested(void)
+{
+	static const struct crm_import_spec orders = {"orders", order_fields,
+	    NULL, 0, nested, 1};
+	int ok;
+
+	ok = crm_import_init(&imp, &orders, CRM_IMPORT_CSV, NULL);
+	CHECK(ok);
+	ok = crm_import_feed(&imp,
+	    "external_id,lines.sku,lines.quantity,subscription.periods,"
+	    "subscription.auto_renew,lines.colour\n",
+	    95);
+	CHECK(!ok && imp.fatal.kind == CRM_ERR_BAD_REQUEST);
+	CHECK_STR(json_string_value(
+		      json_object_get(json_array_get(imp.fatal.errors, 0),
+			  "field")),
+	    "lines.colour");
+	crm_import_cleanup(&imp);
+
+	CHECK(crm_import_init(&imp, &orders, CRM_IMPORT_CSV, NULL));
+	CHECK(crm_import_feed(&imp,
+	    "external_id,lines.sku,lines.quantity,subscription.periods,"
+	    "subscription.auto_renew\n"
+	    "SO-1,A,2,12,true\n"
+	    ",B,1.5,,\n"
+	    "SO-2,C,1,x,\n",
+	    120));
+	CHECK(crm_import_finish(&imp));
+	copied[0] = '\0';
+	strncat(copied, imp.out, imp.out_len);
+	CHECK_STR(copied,
+	    "2\tt\t{\"external_id\":\"SO-1\",\"lines\":[{\"sku\":\"A\","
+	    "\"quantity\":\"2\"}],\"subscription\":{\"periods\":12,"
+	    "\"auto_renew\":true}}\n"
+	    "3\tt\t{\"lines\":[{\"sku\":\"B\",\"quantity\":\"1.5\"}]}\n"
+	    "4\tf\t{\"external_id\":\"SO-2\"}\n");
+	CHECK_STR(errors(), "4:subscription.periods:type");
+	crm_import_cleanup(&imp);
+}
+
 int
 main(void)
 {
 	test_csv();
 	test_ndjson();
 	test_cap_and_report();
+	test_nested();
 
 	CHECK(crm_import_media_type("text/csv") == CRM_IMPORT_CSV);
 	CHECK(
