@@ -24,6 +24,7 @@
 static struct api_ctx *ctx_new(struct http_request *);
 static void ctx_free(struct http_request *);
 static int route_find(struct http_request *, struct api_ctx *);
+static int placeholders(const char *);
 static void allow_append(char *, size_t, const char *);
 static void remote_address(struct http_request *, char *, size_t);
 static int query_read(struct http_request *, struct api_ctx *);
@@ -163,28 +164,46 @@ ctx_free(struct http_request *req)
 }
 
 /*
- * Find the route for the request's path and method. Answers 404 when no
- * pattern matches, 405 (with Allow) when the path exists for other
- * methods, and 204 to OPTIONS. Returns 1 when the handler should run.
+ * Find the route for the request's path and method. Where several
+ * patterns match, the one with the fewest placeholders wins, whatever
+ * their order in the table: /v1/customers/export is not a customer's id.
+ * Answers 404 when no pattern matches, 405 (with Allow) when the path
+ * exists for other methods, and 204 to OPTIONS. Returns 1 when the
+ * handler should run.
  */
 static int
 route_find(struct http_request *req, struct api_ctx *ctx)
 {
-	const struct api_route *r;
+	const struct api_route *r, *matched[16];
 	char allow[128];
-	size_t i;
-	int method, found;
+	size_t i, n;
+	int method, found, fewest, count[16];
 
 	method =
 	    req->method == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : req->method;
-	found = 0;
 	allow[0] = '\0';
 
-	for (i = 0; i < api_routes_count; i++) {
+	/* The patterns the path matches (a handful), and their placeholders. */
+	fewest = -1;
+	for (i = 0, n = 0; i < api_routes_count && n < 16; i++) {
 		r = &api_routes[i];
-		if (!crm_route_match(r->pattern, req->path, &ctx->params))
+		if (!crm_route_match(r->pattern, req->path, NULL))
+			continue;
+		matched[n] = r;
+		count[n] = placeholders(r->pattern);
+		if (fewest == -1 || count[n] < fewest)
+			fewest = count[n];
+		n++;
+	}
+
+	found = 0;
+	for (i = 0; i < n; i++) {
+		r = matched[i];
+		if (count[i] != fewest)
 			continue;
 		if (r->method == method) {
+			(void)crm_route_match(r->pattern, req->path,
+			    &ctx->params);
 			ctx->route = r;
 			return (1);
 		}
@@ -211,6 +230,18 @@ route_find(struct http_request *req, struct api_ctx *ctx)
 	api_respond_error(req, ctx, CRM_ERR_METHOD_NOT_ALLOWED,
 	    "This resource does not support the method; see Allow.");
 	return (0);
+}
+
+/* The number of {placeholders} in a route pattern. */
+static int
+placeholders(const char *pattern)
+{
+	int n;
+
+	for (n = 0; (pattern = strchr(pattern, '{')) != NULL; pattern++)
+		n++;
+
+	return (n);
 }
 
 /* Append `method` to the comma-separated Allow list in `allow`. */

@@ -78,6 +78,19 @@ def test_options_lists_methods(backend):
     assert r.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
+def test_a_literal_path_wins_over_a_placeholder(backend, tokens):
+    """/v1/customers/search is not the customer with id 'search'."""
+    h = {"Authorization": "Bearer " + tokens["rep1"]}
+    r = backend.get("/v1/customers/search", headers=h)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST, OPTIONS"
+    r = backend.request("OPTIONS", "/v1/customers/search")
+    assert r.headers["allow"] == "POST, OPTIONS"
+    r = backend.request("OPTIONS", "/v1/customers/" + "0" * 8 + "-0000-4000"
+                        "-8000-" + "0" * 12)
+    assert r.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
+
+
 def test_head_has_headers_only(api):
     r = api.request("HEAD", "/healthz")
     assert r.status_code == 200
