@@ -321,6 +321,11 @@ int api_imports_contacts(struct http_request *, struct api_ctx *);
 int api_imports_leads(struct http_request *, struct api_ctx *);
 int api_imports_products(struct http_request *, struct api_ctx *);
 int api_imports_orders(struct http_request *, struct api_ctx *);
+int api_exports_customers(struct http_request *, struct api_ctx *);
+int api_exports_contacts(struct http_request *, struct api_ctx *);
+int api_exports_leads(struct http_request *, struct api_ctx *);
+int api_exports_opportunities(struct http_request *, struct api_ctx *);
+int api_exports_orders(struct http_request *, struct api_ctx *);
 /* routes.c: what each import reads */
 extern const struct crm_import_spec api_import_customers;
 extern const struct crm_import_spec api_import_contacts;

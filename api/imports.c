@@ -1,9 +1,12 @@
 /*
- * Bulk imports, POST /v1/imports/{resource}: the body (text/csv or
- * application/x-ndjson, up to CRM_IMPORT_BODY_MAX; Kore has put a large
- * one on disk) is read, checked and written off the event loop, by a
- * Kore task on a database connection of its own (src/bulk.c); the
- * handler starts the task, sleeps, and answers with what the task left.
+ * Bulk imports and exports. POST /v1/imports/{resource}: the body
+ * (text/csv or application/x-ndjson, up to CRM_IMPORT_BODY_MAX; Kore has
+ * put a large one on disk) is read, checked and written off the event
+ * loop, by a Kore task on a database connection of its own (src/bulk.c);
+ * the handler starts the task, sleeps, and answers with what the task
+ * left. GET /v1/{resource}/export: the task writes the CSV to a
+ * temporary file, which Kore then sends (sendfile), so memory stays flat
+ * whatever the size.
  *
  * The task runs on a thread of its own, not in Kore's task pool: Kore
  * hands tasks to its pool threads in turn, whatever they are doing, so an
@@ -12,8 +15,11 @@
  * socket pair wakes the request when the thread finishes); at most
  * JOBS_MAX such threads run per worker.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +39,10 @@ struct api_job {
 	const char *mem; /* the body in memory */
 	size_t mem_len;
 	size_t mem_off;
+	struct crm_export_request ex;
+	char *filters; /* an export's list filters, JSON (malloc'd) */
+	char path[256]; /* an export's file, until it is sent */
+	int out; /* its descriptor, until Kore's file reference has it */
 	struct crm_bulk_result res;
 };
 
@@ -48,6 +58,10 @@ static int query_flag(struct api_ctx *, const char *);
 static int
 job_run(struct http_request *, struct api_job *, int (*)(struct kore_task *));
 static void *job_thread(void *);
+static int export_start(struct http_request *, struct api_ctx *, const char *,
+    const char *);
+static int export_respond(struct http_request *, struct api_ctx *);
+static int export_entry(struct kore_task *);
 
 /* POST /v1/imports/customers */
 int
@@ -112,6 +126,11 @@ job_free(void *arg)
 			kore_task_destroy(&job->task);
 		jobs_running--;
 	}
+	if (job->out != -1)
+		(void)close(job->out);
+	if (job->path[0] != '\0')
+		(void)unlink(job->path);
+	free(job->filters);
 	crm_bulk_result_cleanup(&job->res);
 	kore_free(job->principal);
 	kore_free(job);
@@ -147,6 +166,7 @@ import_start(struct http_request *req, struct api_ctx *ctx,
 
 	job = kore_calloc(1, sizeof(*job));
 	crm_bulk_result_init(&job->res);
+	job->out = -1;
 	job->principal = kore_strdup(ctx->principal);
 	job->fd = req->http_body_fd;
 	if (job->fd == -1) {
@@ -317,4 +337,183 @@ static int
 query_flag(struct api_ctx *ctx, const char *name)
 {
 	return (json_is_true(json_object_get(ctx->query, name)));
+}
+
+/* --- exports ------------------------------------------------------------ */
+
+/* GET /v1/customers/export */
+int
+api_exports_customers(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (export_start(req, ctx, "customers",
+		    "SELECT api_customers_list($1, $2)"));
+	return (export_respond(req, ctx));
+}
+
+/* GET /v1/contacts/export */
+int
+api_exports_contacts(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (export_start(req, ctx, "contacts",
+		    "SELECT api_contacts_list($1, NULL, $2)"));
+	return (export_respond(req, ctx));
+}
+
+/* GET /v1/leads/export */
+int
+api_exports_leads(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (export_start(req, ctx, "leads",
+		    "SELECT api_leads_list($1, $2)"));
+	return (export_respond(req, ctx));
+}
+
+/* GET /v1/opportunities/export */
+int
+api_exports_opportunities(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (export_start(req, ctx, "opportunities",
+		    "SELECT api_opportunities_list($1, $2)"));
+	return (export_respond(req, ctx));
+}
+
+/* GET /v1/orders/export */
+int
+api_exports_orders(struct http_request *req, struct api_ctx *ctx)
+{
+	if (ctx->job == NULL)
+		return (export_start(req, ctx, "orders",
+		    "SELECT api_orders_list($1, $2)"));
+	return (export_respond(req, ctx));
+}
+
+/*
+ * Start exporting `resource` through its list `statement`. The route
+ * takes the list's own query parameters: its filters and sort apply, its
+ * paging does not (422 for limit, cursor and count).
+ */
+static int
+export_start(struct http_request *req, struct api_ctx *ctx,
+    const char *resource, const char *statement)
+{
+	static const char *const paging[] = {"limit", "cursor", "count", NULL};
+	struct crm_error err;
+	struct api_job *job;
+	char msg[128];
+	size_t i;
+	int r;
+
+	crm_error_init(&err);
+	for (i = 0; paging[i] != NULL; i++) {
+		if (json_object_get(ctx->query, paging[i]) == NULL)
+			continue;
+		(void)snprintf(msg, sizeof(msg),
+		    "An export has every row: '%s' pages a list only.",
+		    paging[i]);
+		crm_error_field(&err, paging[i], "unknown_parameter", msg);
+	}
+	if (err.errors != NULL && json_array_size(err.errors) > 0) {
+		crm_error_set(&err, CRM_ERR_VALIDATION,
+		    "The query has invalid parameters; see errors.");
+		r = api_respond_problem(req, ctx, &err);
+		crm_error_cleanup(&err);
+		return (r);
+	}
+	crm_error_cleanup(&err);
+	if (jobs_running >= JOBS_MAX)
+		return (api_respond_error(req, ctx, CRM_ERR_UNAVAILABLE,
+		    "Other imports and exports are running; retry shortly."));
+
+	job = kore_calloc(1, sizeof(*job));
+	crm_bulk_result_init(&job->res);
+	job->principal = kore_strdup(ctx->principal);
+	job->fd = -1;
+	ctx->job = job;
+	ctx->job_free = job_free;
+
+	/* Beside Kore's request bodies: a directory the worker may write. */
+	(void)snprintf(job->path, sizeof(job->path), "%s/export-%s-XXXXXX",
+	    http_body_disk_path, ctx->request_id);
+	if ((job->out = mkstemp(job->path)) == -1) {
+		kore_log(LOG_ERR, "request %s: export: mkstemp %s: %s",
+		    ctx->request_id, job->path, strerror(errno));
+		job->path[0] = '\0';
+		return (api_respond_error(req, ctx, CRM_ERR_INTERNAL, NULL));
+	}
+	job->filters = json_dumps(ctx->query, JSON_COMPACT);
+	if (job->filters == NULL)
+		return (api_respond_error(req, ctx, CRM_ERR_INTERNAL, NULL));
+	job->ex.conninfo = api_config.database_url;
+	job->ex.principal = job->principal;
+	job->ex.resource = resource;
+	job->ex.statement = statement;
+	job->ex.filters = job->filters;
+	job->ex.fd = job->out;
+
+	if (!job_run(req, job, export_entry))
+		return (api_respond_error(req, ctx, CRM_ERR_UNAVAILABLE,
+		    "The export cannot start now; retry shortly."));
+
+	return (KORE_RESULT_RETRY);
+}
+
+/*
+ * Once the file is written, hand it to Kore (sendfile from our descriptor;
+ * the name is removed at once, so the file goes when Kore lets it go).
+ */
+static int
+export_respond(struct http_request *req, struct api_ctx *ctx)
+{
+	struct api_job *job = ctx->job;
+	struct kore_fileref *ref;
+	struct stat st;
+	char disposition[96], rows[24];
+
+	if (!kore_task_finished(&job->task)) {
+		http_request_sleep(req);
+		return (KORE_RESULT_RETRY);
+	}
+	if (job->res.log[0] != '\0')
+		kore_log(LOG_WARNING, "request %s: export: %s", ctx->request_id,
+		    job->res.log);
+	if (job->res.status != 200)
+		return (api_respond_problem(req, ctx, &job->res.err));
+	if (req->owner == NULL)
+		return (KORE_RESULT_OK);
+
+	if (fstat(job->out, &st) == -1 ||
+	    (ref = kore_fileref_create(req->owner->owner->server, job->path,
+		 job->out, st.st_size, &st.st_mtim)) == NULL)
+		return (api_respond_error(req, ctx, CRM_ERR_INTERNAL, NULL));
+	job->out = -1;
+	(void)unlink(job->path);
+	job->path[0] = '\0';
+
+	(void)snprintf(disposition, sizeof(disposition),
+	    "attachment; filename=\"%s.csv\"", job->ex.resource);
+	(void)snprintf(rows, sizeof(rows), "%lld",
+	    (long long)json_integer_value(
+		json_object_get(job->res.report, "rows")));
+	http_response_header(req, "content-type", "text/csv; charset=utf-8");
+	http_response_header(req, "content-disposition", disposition);
+	http_response_header(req, "x-export-rows", rows);
+	ctx->status = 200;
+	http_response_fileref(req, 200, ref);
+
+	return (KORE_RESULT_OK);
+}
+
+/* The task thread: the whole export, into the job's file. */
+static int
+export_entry(struct kore_task *t)
+{
+	struct api_job *job = (struct api_job *)t;
+
+	crm_export_run(&job->ex, &job->res);
+
+	return (KORE_RESULT_OK);
 }

@@ -1369,6 +1369,18 @@ const struct api_route api_routes[] = {
 	"products:write", import_query, NULL, api_imports_products},
     {POST, "/v1/imports/orders", "importOrders", API_BODY_STREAM,
 	"orders:write", import_query, NULL, api_imports_orders},
+    /* Exports take the list's own parameters (paging refused). */
+    {GET, "/v1/customers/export", "exportCustomers", NONE, "customers:read",
+	customers_query, NULL, api_exports_customers},
+    {GET, "/v1/contacts/export", "exportContacts", NONE, "contacts:read",
+	contacts_query, NULL, api_exports_contacts},
+    {GET, "/v1/leads/export", "exportLeads", NONE, "leads:read", leads_query,
+	NULL, api_exports_leads},
+    {GET, "/v1/opportunities/export", "exportOpportunities", NONE,
+	"opportunities:read", opportunities_query, NULL,
+	api_exports_opportunities},
+    {GET, "/v1/orders/export", "exportOrders", NONE, "orders:read",
+	orders_query, NULL, api_exports_orders},
 
     /* --- batch --- */
 };

@@ -1291,3 +1291,41 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- --- exports -------------------------------------------------------------------
+
+-- GET /v1/{customers,contacts,leads,opportunities,orders}/export, step 1
+-- (the server then pages through the resource's own list function, with
+-- the list's own filters, in one repeatable-read transaction): bind the
+-- caller (an API key needs the read scope) and name the CSV's columns,
+-- the keys of the rows the list answers, in their order: a nested
+-- object's as <key>.<sub> (stage.name), the organisation's custom fields
+-- as custom.<key>. Answers {columns: [...]}. Errors: CR401, CR403.
+CREATE FUNCTION api_export_begin(p jsonb, p_resource text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	t	json;
+BEGIN
+	PERFORM crm_bind(p);
+	t := CASE p_resource
+	    WHEN 'customers' THEN customer_json(NULL::customers)
+	    WHEN 'contacts' THEN contact_json(NULL::contacts)
+	    WHEN 'leads' THEN lead_json(NULL::leads)
+	    WHEN 'opportunities' THEN opportunity_json(NULL::opportunities)
+	    WHEN 'orders' THEN order_json(NULL::orders) END;
+	RETURN json_build_object('columns', (SELECT json_agg(x.c ORDER BY x.o1,
+	    x.o2) FROM (
+		SELECT k.key || coalesce('.' || s.key, '') AS c,
+		    k.ordinality AS o1, s.ordinality AS o2
+		FROM json_each(t) WITH ORDINALITY k
+		LEFT JOIN LATERAL json_each(CASE WHEN json_typeof(k.value) =
+		    'object' THEN k.value END) WITH ORDINALITY s ON true
+		WHERE NOT (k.key = 'custom' AND p_resource = 'customers')
+		UNION ALL
+		SELECT 'custom.' || f.key, k.ordinality,
+		    row_number() OVER (ORDER BY f.key)
+		FROM json_each(t) WITH ORDINALITY k, custom_fields f
+		WHERE p_resource = 'customers' AND k.key = 'custom'
+		    AND f.entity = 'customers') x))::text;
+END
+$$;

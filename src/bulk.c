@@ -13,13 +13,24 @@
  * connection is closed at the end of the import whatever happened, so a
  * transaction never outlives its request.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
 #include "crm/bulk.h"
+#include "crm/csv.h"
+
+/* Buffered writes of an export to its file. */
+struct out {
+	int fd;
+	char buf[CRM_BULK_CHUNK];
+	size_t len;
+	int failed;
+};
 
 static PGconn *connect_db(const char *, struct crm_bulk_result *);
 static int exec_ok(PGconn *, const char *, struct crm_bulk_result *);
@@ -28,6 +39,11 @@ static json_t *call_json(PGconn *, const char *, int, const char *const *,
 static void fail_pg(PGconn *, PGresult *, struct crm_bulk_result *);
 static int copy_rows(PGconn *, const struct crm_import_request *,
     struct crm_import *, struct crm_bulk_result *);
+static int export_pages(PGconn *, const struct crm_export_request *, json_t *,
+    struct out *, struct crm_bulk_result *);
+static json_t *export_cells(json_t *, json_t *);
+static void out_write(struct out *, const char *, size_t);
+static void out_flush(struct out *);
 
 void
 crm_bulk_result_init(struct crm_bulk_result *res)
@@ -141,6 +157,227 @@ cleanup:
 	json_decref(begun);
 	json_decref(merged);
 	crm_import_cleanup(&imp);
+}
+
+/*
+ * Export what the caller may see of `rq->resource` as CSV into rq->fd:
+ * a UTF-8 byte order mark, the header, then one line per row of the
+ * resource's own list (its filters, its visibility: the very function of
+ * the list route), fetched CRM_EXPORT_PAGE rows at a time in one
+ * repeatable-read transaction, so the file is one consistent picture
+ * and memory holds one page whatever the size. Fills `res`: 200 and
+ * {rows}, or the problem.
+ */
+void
+crm_export_run(const struct crm_export_request *rq, struct crm_bulk_result *res)
+{
+	static struct out zero;
+	struct out *out;
+	PGconn *conn;
+	json_t *begun, *columns;
+	const char *params[2];
+	char *line;
+	size_t len;
+
+	begun = NULL;
+	if ((out = malloc(sizeof(*out))) == NULL) {
+		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		res->status = 500;
+		return;
+	}
+	*out = zero;
+	out->fd = rq->fd;
+	if ((conn = connect_db(rq->conninfo, res)) == NULL)
+		goto cleanup;
+	if (!exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", res))
+		goto cleanup;
+	params[0] = rq->principal;
+	params[1] = rq->resource;
+	if ((begun = call_json(conn, "SELECT api_export_begin($1, $2)", 2,
+		 params, res)) == NULL)
+		goto cleanup;
+	columns = json_object_get(begun, "columns");
+	if (!json_is_array(columns)) {
+		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		goto cleanup;
+	}
+
+	/* Spreadsheets read UTF-8 (Chinese) right with a byte order mark. */
+	out_write(out, "\xef\xbb\xbf", 3);
+	if ((line = crm_csv_line(columns, &len)) == NULL) {
+		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		goto cleanup;
+	}
+	out_write(out, line, len);
+	free(line);
+
+	if (!export_pages(conn, rq, columns, out, res))
+		goto cleanup;
+	out_flush(out);
+	if (out->failed) {
+		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		(void)snprintf(res->log, sizeof(res->log),
+		    "export: cannot write the file: %s", strerror(out->failed));
+		goto cleanup;
+	}
+	/* COMMIT keeps what the binding records (an API key's last use). */
+	if (!exec_ok(conn, "COMMIT", res))
+		goto cleanup;
+	res->status = 200;
+
+cleanup:
+	if (res->status == 0) {
+		if (res->err.kind == CRM_ERR_NONE)
+			crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		res->status = crm_error_status(res->err.kind);
+	}
+	if (conn != NULL)
+		PQfinish(conn);
+	json_decref(begun);
+	free(out);
+}
+
+/*
+ * The pages of the list, each row a line of `columns`. Returns 0 (with
+ * `res` filled) when a page could not be had.
+ */
+static int
+export_pages(PGconn *conn, const struct crm_export_request *rq, json_t *columns,
+    struct out *out, struct crm_bulk_result *res)
+{
+	json_t *filters, *page, *row, *cells, *next;
+	const char *params[2];
+	char *text, *line;
+	size_t i, len;
+	long rows;
+	int ok;
+
+	filters = json_loads(rq->filters, 0, NULL);
+	if (!json_is_object(filters) ||
+	    json_object_set_new(filters, "limit",
+		json_integer(CRM_EXPORT_PAGE)) != 0) {
+		json_decref(filters);
+		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+		return (0);
+	}
+	rows = 0;
+	ok = 1;
+	for (;;) {
+		if ((text = json_dumps(filters, JSON_COMPACT)) == NULL) {
+			crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
+			ok = 0;
+			break;
+		}
+		params[0] = rq->principal;
+		params[1] = text;
+		page = call_json(conn, rq->statement, 2, params, res);
+		free(text);
+		if (page == NULL) {
+			ok = 0;
+			break;
+		}
+		json_array_foreach(json_object_get(page, "data"), i, row)
+		{
+			cells = export_cells(row, columns);
+			line = cells != NULL ? crm_csv_line(cells, &len) : NULL;
+			json_decref(cells);
+			if (line == NULL) {
+				out->failed = ENOMEM;
+				break;
+			}
+			out_write(out, line, len);
+			free(line);
+			rows++;
+		}
+		next = json_object_get(page, "next_cursor");
+		if (!json_is_string(next) || out->failed ||
+		    json_object_set(filters, "cursor", next) != 0) {
+			json_decref(page);
+			break;
+		}
+		json_decref(page);
+	}
+	json_decref(filters);
+	if (ok)
+		res->report = json_pack("{s:I}", "rows", (json_int_t)rows);
+
+	return (ok);
+}
+
+/*
+ * The cells of `row` for `columns` (a new array): each column a key of
+ * the row, or <key>.<sub> of one of its objects; absent ones are null.
+ */
+static json_t *
+export_cells(json_t *row, json_t *columns)
+{
+	json_t *cells, *col, *v;
+	const char *name, *dot;
+	char key[128];
+	size_t i, n;
+
+	if ((cells = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(columns, i, col)
+	{
+		name = json_string_value(col);
+		v = NULL;
+		if (name != NULL && (dot = strchr(name, '.')) != NULL) {
+			n = (size_t)(dot - name);
+			if (n < sizeof(key)) {
+				memcpy(key, name, n);
+				key[n] = '\0';
+				v = json_object_get(json_object_get(row, key),
+				    dot + 1);
+			}
+		} else if (name != NULL) {
+			v = json_object_get(row, name);
+		}
+		if (json_array_append(cells, v != NULL ? v : json_null()) !=
+		    0) {
+			json_decref(cells);
+			return (NULL);
+		}
+	}
+
+	return (cells);
+}
+
+static void
+out_write(struct out *out, const char *s, size_t n)
+{
+	size_t take;
+
+	while (n > 0 && !out->failed) {
+		take = sizeof(out->buf) - out->len < n
+		    ? sizeof(out->buf) - out->len
+		    : n;
+		memcpy(out->buf + out->len, s, take);
+		out->len += take;
+		s += take;
+		n -= take;
+		if (out->len == sizeof(out->buf))
+			out_flush(out);
+	}
+}
+
+/* Write what is buffered; remember the first error (errno). */
+static void
+out_flush(struct out *out)
+{
+	ssize_t w;
+	size_t off;
+
+	for (off = 0; off < out->len && !out->failed;) {
+		w = write(out->fd, out->buf + off, out->len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			out->failed = w == 0 ? EIO : errno;
+		else
+			off += (size_t)w;
+	}
+	out->len = 0;
 }
 
 /*

@@ -42,9 +42,23 @@ struct crm_bulk_result {
 	char log[512]; /* the database's own message, for the log only */
 };
 
+/* An export: the resource's list, page after page, as CSV into `fd`. */
+struct crm_export_request {
+	const char *conninfo;
+	const char *principal;
+	const char *resource; /* customers, contacts, ... */
+	const char *statement; /* its list: "SELECT api_x_list($1, $2)" */
+	const char *filters; /* the list's query parameters, JSON text */
+	int fd;
+};
+
+#define CRM_EXPORT_PAGE 1000
+
 void crm_bulk_result_init(struct crm_bulk_result *);
 void crm_bulk_result_cleanup(struct crm_bulk_result *);
 void
 crm_import_run(const struct crm_import_request *, struct crm_bulk_result *);
+void
+crm_export_run(const struct crm_export_request *, struct crm_bulk_result *);
 
 #endif
