@@ -46,6 +46,17 @@ crm_dispatch(struct http_request *req)
 	ctx = ctx_new(req);
 
 	/*
+	 * The body is complete when a handler first runs, but Kore 4.1
+	 * leaves its body timer (http_body_timeout) armed when the body came
+	 * in more than one read: the connection would get a 408 once that
+	 * long had passed since the request began, while a long handler (a
+	 * bulk import) still works. Disarm it; the next request re-arms
+	 * the header timer.
+	 */
+	if (req->owner != NULL)
+		req->owner->http_timeout = 0;
+
+	/*
 	 * Size first: an oversized body is refused whatever its path. The
 	 * length is http_body_length: Kore 4.1 sets content_length only for
 	 * requests with a body, and a pooled request keeps the last one's
