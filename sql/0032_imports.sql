@@ -398,6 +398,9 @@ DECLARE
 	failed	integer;
 BEGIN
 	PERFORM crm_bind(p);
+	-- The checks sort and hash every line at once: room for that in
+	-- memory rather than on disk, for this transaction only.
+	PERFORM set_config('work_mem', '64MB', true);
 	SELECT * INTO imp FROM imports WHERE id = p_import
 	    AND user_id = crm_user() AND status = 'running';
 	IF NOT FOUND THEN
@@ -628,7 +631,6 @@ BEGIN
 		    (g.data->>'parent_id')::uuid, g.ext, g.data->>'notes',
 		    jsonb_strip_nulls(coalesce(g.data->'custom', '{}')), imp.id
 		FROM import_good g WHERE NOT g.done
-		ORDER BY g.line
 		ON CONFLICT (org_id, external_id) WHERE external_id IS NOT NULL
 		DO NOTHING
 		RETURNING external_id
@@ -757,8 +759,7 @@ BEGIN
 		'{}'),
 	    g.data->>'email', (g.data->>'birthday')::date,
 	    coalesce(g.data->>'buying_role', 'other'), g.data->>'notes', imp.id
-	FROM import_good g WHERE g.target IS NULL
-	ORDER BY g.line;
+	FROM import_good g WHERE g.target IS NULL;
 	RETURN n;
 END
 $$;
@@ -896,7 +897,6 @@ BEGIN
 		    g.data->>'region', g.data->>'province', g.data->>'city',
 		    g.data->>'notes', g.ext, imp.id
 		FROM import_good g WHERE NOT g.done
-		ORDER BY g.line
 		ON CONFLICT (org_id, external_id) WHERE external_id IS NOT NULL
 		DO NOTHING
 		RETURNING external_id
@@ -1038,8 +1038,7 @@ BEGIN
 	    coalesce((g.data->>'tax_rate')::numeric, 0), g.data->>'period',
 	    (g.data->>'issues_per_period')::integer,
 	    coalesce((g.data->>'active')::boolean, true), g.ext, imp.id
-	FROM import_good g WHERE g.target IS NULL
-	ORDER BY g.line;
+	FROM import_good g WHERE g.target IS NULL;
 	RETURN n;
 END
 $$;
