@@ -801,3 +801,51 @@ def test_orders_import(api, stack, org):
                query="?atomic=true")
     assert r.status_code == 422 and r.json()["failed"] == 1
     assert count(stack, "orders") == before
+
+
+def test_bulk_jobs_are_bounded_and_a_client_may_leave(api, stack, org):
+    """At most two bulk jobs per worker: with two workers, the fifth and
+    sixth of six imports at once are told to retry (503, Retry-After).
+    A client that leaves mid-import frees its job's slot when it ends."""
+    import concurrent.futures
+    import time
+
+    t = org["tokens"]
+    body = ("name,external_id\n" + "".join(
+        "并发客户%05d,\n" % i for i in range(40000))).encode()
+
+    def one(_):
+        return api.post(URL + "?dry_run=true", data=body,
+                        headers={**bearer(t["rep1"]),
+                                 "content-type": "text/csv"}, timeout=120)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        answers = list(ex.map(one, range(6)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes.count(503) >= 2 and set(codes) <= {200, 503}, codes
+    busy = next(r for r in answers if r.status_code == 503)
+    assert busy.headers["retry-after"] == "1"
+    assert all(r.json()["read"] == 40000 for r in answers
+               if r.status_code == 200)
+
+    # Leave in the middle: send the file, close the connection.
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", stack.backend_port))
+        s.sendall(("POST %s?dry_run=true HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\nContent-Type: text/csv\r\n"
+                   "Content-Length: %d\r\n\r\n" % (URL, t["rep1"], len(body))
+                   ).encode() + body)
+        time.sleep(0.2)
+        s.close()
+    deadline = time.time() + 90
+    while True:
+        r = run(api, t["rep1"], "name\n走后还能导入\n", query="?dry_run=true")
+        if r.status_code == 200 or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert r.status_code == 200 and r.json()["read"] == 1
+    # Every job's connection is gone once it ended.
+    while stack.sql("SELECT count(*) FROM pg_stat_activity WHERE "
+                    "application_name = 'crm-bulk'")[0][0] > 0:
+        assert time.time() < deadline
+        time.sleep(0.5)
