@@ -1,4 +1,7 @@
--- 0032 bulk imports by curl (R17, R61): POST /v1/imports/{resource}.
+-- 0032 bulk imports by curl (R17, R61): POST /v1/imports/{customers,
+-- contacts,leads,products,orders}; and the first step of the CSV exports,
+-- GET /v1/{customers,contacts,leads,opportunities,orders}/export (the rest
+-- of an export is the resource's own list function, page after page).
 --
 -- The server parses and validates each line of the file in C (the same
 -- field lists as the single-record routes), then, in ONE transaction on a
@@ -10,7 +13,9 @@
 -- api_import_merge runs the database's own checks on every line at once
 -- (owners, references, duplicates, custom fields), records each problem
 -- against its line, and writes the good lines with one set-based statement
--- per table, under the caller's row-level security.
+-- per table, under the caller's row-level security. Orders are the
+-- exception: each is written by the single-record order functions, in a
+-- savepoint of its own (numbers, prices, totals, subscriptions are theirs).
 --
 -- The audit trail of an import. Per-row triggers cost more than the write
 -- itself (the audit trigger alone ~190 µs a row, measured), so:
