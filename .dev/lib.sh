@@ -228,9 +228,14 @@ crm_tls() {
 
 # Render api/kore.conf.in and api/nginx.conf.in into $CRM_STATE.
 crm_render() {
-	local so=$1 tls_host tls_port user_line=""
+	local so=$1 tls_host tls_port user_line="" import_max
 	tls_host=${CRM_LISTEN%:*}
 	tls_port=${CRM_LISTEN##*:}
+	# The bulk import limit (src/config.c): nginx and Kore take as much.
+	import_max=${CRM_IMPORT_BODY_MAX:-1073741824}
+	[[ $import_max =~ ^[0-9]{4,12}$ ]] ||
+	    die "CRM_IMPORT_BODY_MAX must be a number of bytes"
+	import_max=$((10#$import_max))
 	mkdir -p "$CRM_STATE/run" "$CRM_STATE/bodies" "$CRM_STATE/nginx"
 	if [ "$(id -u)" -eq 0 ]; then
 		# nginx workers drop to www-data and write request bodies here.
@@ -239,6 +244,7 @@ crm_render() {
 		crm_grant_traverse www-data "$CRM_STATE/nginx"
 	fi
 	sed -e "s|@MODULE@|$so|g" \
+	    -e "s|@BODY_MAX@|$((import_max + 1048576))|g" \
 	    -e "s|@BACKEND_HOST@|127.0.0.1|g" \
 	    -e "s|@BACKEND_PORT@|$CRM_BACKEND_PORT|g" \
 	    -e "s|@WORKERS@|$CRM_WORKERS|g" \
@@ -247,6 +253,7 @@ crm_render() {
 	    -e "s|@SECCOMP_TRACING@|${CRM_SECCOMP_TRACING:-no}|g" \
 	    "$CRM_ROOT/api/kore.conf.in" >"$CRM_STATE/kore.conf"
 	sed -e "s|@STATE@|$CRM_STATE|g" \
+	    -e "s|@IMPORT_BODY_MAX@|$import_max|g" \
 	    -e "s|@USER_LINE@|$user_line|g" \
 	    -e "s|@TLS_HOST@|$tls_host|g" \
 	    -e "s|@TLS_PORT@|$tls_port|g" \

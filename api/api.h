@@ -16,12 +16,14 @@
 #include "crm/db.h"
 #include "crm/error.h"
 #include "crm/idempotency.h"
+#include "crm/import.h"
 #include "crm/route.h"
 #include "crm/util.h"
 #include "crm/validate.h"
 
 #define API_BODY_NONE 0x00 /* no request body is read */
 #define API_BODY_JSON 0x01 /* a JSON object, at most json_body_max */
+#define API_BODY_STREAM 0x02 /* read by the handler, at most import_body_max */
 
 struct api_ctx;
 
@@ -75,6 +77,8 @@ struct api_ctx {
 	json_t *body; /* the parsed, validated JSON body */
 	json_t *query; /* the parsed, validated query parameters */
 	struct api_work *work;
+	void *job; /* a handler's own state: a bulk job (imports.c) */
+	int (*job_free)(void *); /* releases it; 0 while its thread runs */
 	int step; /* a handler's own progress across wake-ups */
 	json_t *state; /* a handler's own JSON across wake-ups; freed with it */
 	const char *location; /* collection for Location (default: path) */
@@ -341,6 +345,23 @@ int api_webhook_deliveries_list(struct http_request *, struct api_ctx *);
 int api_webhook_deliveries_redeliver(struct http_request *, struct api_ctx *);
 
 /* --- imports and exports --- */
+/* imports.c */
+int api_imports_customers(struct http_request *, struct api_ctx *);
+int api_imports_contacts(struct http_request *, struct api_ctx *);
+int api_imports_leads(struct http_request *, struct api_ctx *);
+int api_imports_products(struct http_request *, struct api_ctx *);
+int api_imports_orders(struct http_request *, struct api_ctx *);
+int api_exports_customers(struct http_request *, struct api_ctx *);
+int api_exports_contacts(struct http_request *, struct api_ctx *);
+int api_exports_leads(struct http_request *, struct api_ctx *);
+int api_exports_opportunities(struct http_request *, struct api_ctx *);
+int api_exports_orders(struct http_request *, struct api_ctx *);
+/* routes.c: what each import reads */
+extern const struct crm_import_spec api_import_customers;
+extern const struct crm_import_spec api_import_contacts;
+extern const struct crm_import_spec api_import_leads;
+extern const struct crm_import_spec api_import_products;
+extern const struct crm_import_spec api_import_orders;
 
 /* --- batch --- */
 /* batch.c: POST /v1/{resource}/batch */

@@ -26,10 +26,12 @@
 static struct api_ctx *ctx_new(struct http_request *);
 static void ctx_free(struct http_request *);
 static int route_find(struct http_request *, struct api_ctx *);
+static int placeholders(const char *);
 static void allow_append(char *, size_t, const char *);
 static void remote_address(struct http_request *, char *, size_t);
 static int query_read(struct http_request *, struct api_ctx *);
 static int body_read(struct http_request *, struct api_ctx *);
+static size_t body_max(struct http_request *);
 
 /*
  * The only Kore handler. Runs once per request and again every time Kore
@@ -45,8 +47,26 @@ crm_dispatch(struct http_request *req)
 
 	ctx = ctx_new(req);
 
-	/* Size first: an oversized body is refused whatever its path. */
-	if (req->content_length > api_config.json_body_max)
+	/*
+	 * The body is complete when a handler first runs, but Kore 4.1
+	 * leaves its body timer (http_body_timeout) armed when the body came
+	 * in more than one read: the connection would get a 408 once that
+	 * long had passed since the request began, while a long handler (a
+	 * bulk import) still works. Disarm it; the next request re-arms
+	 * the header timer.
+	 */
+	if (req->owner != NULL)
+		req->owner->http_timeout = 0;
+
+	/*
+	 * Size first: an oversized body is refused whatever its path. The
+	 * length is http_body_length: Kore 4.1 sets content_length only for
+	 * requests with a body, and a pooled request keeps the last one's
+	 * (its response's length), which would refuse a GET after a large
+	 * answer.
+	 */
+	if (req->http_body_length > api_config.json_body_max &&
+	    req->http_body_length > body_max(req))
 		return (api_respond_error(req, ctx, CRM_ERR_TOO_LARGE,
 		    "The request body exceeds the limit for this route."));
 	if (!route_find(req, ctx))
@@ -132,6 +152,11 @@ ctx_free(struct http_request *req)
 		}
 	}
 
+	/* A bulk job's thread may still read the body and write its result. */
+	if (ctx->job != NULL && !ctx->job_free(ctx->job))
+		return;
+	ctx->job = NULL;
+
 	if (ctx->work != NULL && ctx->work->started) {
 		if (!kore_task_finished(&ctx->work->task))
 			return;
@@ -155,28 +180,46 @@ ctx_free(struct http_request *req)
 }
 
 /*
- * Find the route for the request's path and method. Answers 404 when no
- * pattern matches, 405 (with Allow) when the path exists for other
- * methods, and 204 to OPTIONS. Returns 1 when the handler should run.
+ * Find the route for the request's path and method. Where several
+ * patterns match, the one with the fewest placeholders wins, whatever
+ * their order in the table: /v1/customers/export is not a customer's id.
+ * Answers 404 when no pattern matches, 405 (with Allow) when the path
+ * exists for other methods, and 204 to OPTIONS. Returns 1 when the
+ * handler should run.
  */
 static int
 route_find(struct http_request *req, struct api_ctx *ctx)
 {
-	const struct api_route *r;
+	const struct api_route *r, *matched[16];
 	char allow[128];
-	size_t i;
-	int method, found;
+	size_t i, n;
+	int method, found, fewest, count[16];
 
 	method =
 	    req->method == HTTP_METHOD_HEAD ? HTTP_METHOD_GET : req->method;
-	found = 0;
 	allow[0] = '\0';
 
-	for (i = 0; i < api_routes_count; i++) {
+	/* The patterns the path matches (a handful), and their placeholders. */
+	fewest = -1;
+	for (i = 0, n = 0; i < api_routes_count && n < 16; i++) {
 		r = &api_routes[i];
-		if (!crm_route_match(r->pattern, req->path, &ctx->params))
+		if (!crm_route_match(r->pattern, req->path, NULL))
+			continue;
+		matched[n] = r;
+		count[n] = placeholders(r->pattern);
+		if (fewest == -1 || count[n] < fewest)
+			fewest = count[n];
+		n++;
+	}
+
+	found = 0;
+	for (i = 0; i < n; i++) {
+		r = matched[i];
+		if (count[i] != fewest)
 			continue;
 		if (r->method == method) {
+			(void)crm_route_match(r->pattern, req->path,
+			    &ctx->params);
 			ctx->route = r;
 			return (1);
 		}
@@ -203,6 +246,18 @@ route_find(struct http_request *req, struct api_ctx *ctx)
 	api_respond_error(req, ctx, CRM_ERR_METHOD_NOT_ALLOWED,
 	    "This resource does not support the method; see Allow.");
 	return (0);
+}
+
+/* The number of {placeholders} in a route pattern. */
+static int
+placeholders(const char *pattern)
+{
+	int n;
+
+	for (n = 0; (pattern = strchr(pattern, '{')) != NULL; pattern++)
+		n++;
+
+	return (n);
 }
 
 /* Append `method` to the comma-separated Allow list in `allow`. */
@@ -304,6 +359,25 @@ validate:
 	crm_error_cleanup(&err);
 
 	return (ok);
+}
+
+/*
+ * The largest body the request may send: import_body_max on the routes
+ * that stream their body (bulk imports), json_body_max elsewhere.
+ */
+static size_t
+body_max(struct http_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < api_routes_count; i++) {
+		if (api_routes[i].body == API_BODY_STREAM &&
+		    api_routes[i].method == req->method &&
+		    crm_route_match(api_routes[i].pattern, req->path, NULL))
+			return (api_config.import_body_max);
+	}
+
+	return (api_config.json_body_max);
 }
 
 /*

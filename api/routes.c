@@ -951,6 +951,76 @@ static const struct crm_field webhook_deliveries_query[] = {
 };
 
 /* --- imports and exports (sql/0032) --- */
+static const char *const import_modes[] = {"insert", "upsert", NULL};
+
+static const struct crm_field import_query[] = {
+    {"mode", CRM_T_ENUM, 0, 0, 0, import_modes},
+    {"atomic", CRM_T_BOOL, 0, 0, 0, NULL},
+    {"dry_run", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+/* Columns an import takes beyond the record's own fields. */
+static const struct crm_field import_owner[] = {
+    {"owner_email", CRM_T_EMAIL, 0, 0, 0, NULL},
+    END,
+};
+
+/* A contact's customer: by id or by the customer's external id. */
+static const struct crm_field import_contact_customer[] = {
+    {"customer_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"customer_external_id", CRM_T_TEXT, 0, 1, 100, NULL},
+    END,
+};
+
+/* An order's customer and owner, by their external id and email. */
+static const struct crm_field import_order_refs[] = {
+    {"customer_external_id", CRM_T_TEXT, 0, 1, 100, NULL},
+    {"owner_email", CRM_T_EMAIL, 0, 0, 0, NULL},
+    END,
+};
+
+/*
+ * The cells of an order's lines.<key> and subscription.<key> columns
+ * (what they hold is checked by the database, as for POST /v1/orders);
+ * lines.sku names a product by its SKU.
+ */
+static const struct crm_field import_order_line[] = {
+    {"product_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"sku", CRM_T_TEXT, 0, 1, 64, NULL},
+    {"quantity", CRM_T_DECIMAL, 0, 3, 9, NULL},
+    {"unit_price", CRM_T_DECIMAL, 0, 2, 13, NULL},
+    {"discount_percent", CRM_T_DECIMAL, 0, 2, 3, NULL},
+    END,
+};
+
+static const struct crm_field import_order_subscription[] = {
+    {"start_date", CRM_T_DATE, 0, 0, 0, NULL},
+    {"periods", CRM_T_INT, 0, 1, 120, NULL},
+    {"contact_id", CRM_T_UUID, 0, 0, 0, NULL},
+    {"delivery_address", CRM_T_TEXT, 0, 1, 500, NULL},
+    {"auto_renew", CRM_T_BOOL, 0, 0, 0, NULL},
+    END,
+};
+
+static const struct crm_import_nested import_order_nested[] = {
+    {"lines", import_order_line},
+    {"subscription", import_order_subscription},
+    {NULL, NULL},
+};
+
+/* Each import checks its lines with the create route's own field list. */
+const struct crm_import_spec api_import_customers = {"customers", customer_body,
+    import_owner, 1, NULL, 0};
+const struct crm_import_spec api_import_contacts = {"contacts", contact_body,
+    import_contact_customer, 0, NULL, 0};
+const struct crm_import_spec api_import_leads = {"leads", lead_create,
+    import_owner, 0, NULL, 0};
+const struct crm_import_spec api_import_products = {"products", product_body,
+    NULL, 0, NULL, 0};
+/* An order may take several CSV lines: one per order line. */
+const struct crm_import_spec api_import_orders = {"orders", order_body,
+    import_order_refs, 0, import_order_nested, 1};
 
 /* --- batch (sql/0033) --- */
 #include "crm/batch.h"
@@ -1366,6 +1436,28 @@ const struct api_route api_routes[] = {
 	api_webhook_deliveries_redeliver},
 
     /* --- imports and exports --- */
+    {POST, "/v1/imports/customers", "importCustomers", API_BODY_STREAM,
+	"customers:write", import_query, NULL, api_imports_customers},
+    {POST, "/v1/imports/contacts", "importContacts", API_BODY_STREAM,
+	"contacts:write", import_query, NULL, api_imports_contacts},
+    {POST, "/v1/imports/leads", "importLeads", API_BODY_STREAM, "leads:write",
+	import_query, NULL, api_imports_leads},
+    {POST, "/v1/imports/products", "importProducts", API_BODY_STREAM,
+	"products:write", import_query, NULL, api_imports_products},
+    {POST, "/v1/imports/orders", "importOrders", API_BODY_STREAM,
+	"orders:write", import_query, NULL, api_imports_orders},
+    /* Exports take the list's own parameters (paging refused). */
+    {GET, "/v1/customers/export", "exportCustomers", NONE, "customers:read",
+	customers_query, NULL, api_exports_customers},
+    {GET, "/v1/contacts/export", "exportContacts", NONE, "contacts:read",
+	contacts_query, NULL, api_exports_contacts},
+    {GET, "/v1/leads/export", "exportLeads", NONE, "leads:read", leads_query,
+	NULL, api_exports_leads},
+    {GET, "/v1/opportunities/export", "exportOpportunities", NONE,
+	"opportunities:read", opportunities_query, NULL,
+	api_exports_opportunities},
+    {GET, "/v1/orders/export", "exportOrders", NONE, "orders:read",
+	orders_query, NULL, api_exports_orders},
 
     /* --- batch --- */
     {POST, "/v1/customers/batch", "batchCustomers", JSON, "customers:write",

@@ -35,6 +35,7 @@ TLS_CERT=${CRM_TLS_CERT:-/run/secrets/tls_cert}
 TLS_KEY=${CRM_TLS_KEY:-/run/secrets/tls_key}
 SECCOMP_TRACING=${CRM_SECCOMP_TRACING:-no}
 DB_WAIT=${CRM_DB_WAIT:-60}
+IMPORT_MAX=${CRM_IMPORT_BODY_MAX:-1073741824}
 ROOT=0
 [ "$(id -u)" -eq 0 ] && ROOT=1
 
@@ -75,6 +76,8 @@ check_settings() {
 	check_path CRM_RUN_DIR "$RUN"
 	check_path CRM_TLS_CERT "$TLS_CERT"
 	check_path CRM_TLS_KEY "$TLS_KEY"
+	[[ $IMPORT_MAX =~ ^[0-9]{4,12}$ ]] ||
+	    die "CRM_IMPORT_BODY_MAX must be a number of bytes (got '$IMPORT_MAX')"
 	[[ $SECCOMP_TRACING =~ ^(yes|no)$ ]] ||
 	    die "CRM_SECCOMP_TRACING must be yes or no"
 	[[ $RUNAS =~ ^[a-z_][a-z0-9_-]*$ ]] || die "CRM_RUNAS: bad user name '$RUNAS'"
@@ -92,6 +95,7 @@ check_rendered() {
 
 render_kore() {
 	sed -e "s|@MODULE@|$APP/crm.so|g" \
+	    -e "s|@BODY_MAX@|$((10#$IMPORT_MAX + 1048576))|g" \
 	    -e "s|@BACKEND_HOST@|127.0.0.1|g" \
 	    -e "s|@BACKEND_PORT@|$BACKEND_PORT|g" \
 	    -e "s|@WORKERS@|$WORKERS|g" \
@@ -117,6 +121,7 @@ render_nginx() {
 	# to its inherited stderr; reopening /dev/stderr may be refused).
 	sed -e "s|@STATE@/nginx/error\.log|stderr|g" \
 	    -e "s|@STATE@|$RUN|g" \
+	    -e "s|@IMPORT_BODY_MAX@|$((10#$IMPORT_MAX))|g" \
 	    -e "s|@USER_LINE@|$user_line|g" \
 	    -e "s|@TLS_HOST@|${LISTEN%:*}|g" \
 	    -e "s|@TLS_PORT@|${LISTEN##*:}|g" \

@@ -9,6 +9,8 @@
  *   CRM_JWT_TTL        access token lifetime in seconds (900)
  *   CRM_DB_POOL        connections opened per worker at start (1-64)
  *   CRM_JSON_BODY_MAX  largest JSON request body in bytes
+ *   CRM_IMPORT_BODY_MAX  largest bulk import body in bytes (1 GiB); nginx
+ *                      and Kore get the same limit (.dev/lib.sh renders it)
  *   CRM_TRUST_PROXY    1: take the client address from X-Real-IP whatever
  *                      the peer (Kore reachable only through the proxy);
  *                      otherwise only from a loopback peer
@@ -91,6 +93,11 @@ crm_config_load(struct crm_config *cfg, crm_getenv_fn get,
 		1024 * 1024, 1024, 64L * 1024 * 1024, &n, err))
 		return (CRM_ERROR);
 	cfg->json_body_max = (size_t)n;
+
+	if (!parse_long("CRM_IMPORT_BODY_MAX", get("CRM_IMPORT_BODY_MAX"),
+		1024L * 1024 * 1024, 1024, 64L * 1024 * 1024 * 1024, &n, err))
+		return (CRM_ERROR);
+	cfg->import_body_max = (size_t)n;
 
 	v = get("CRM_TRUST_PROXY");
 	cfg->trust_proxy = (v != NULL && !strcmp(v, "1"));

@@ -177,6 +177,37 @@ crm_csv_render(json_t *rows, size_t *len)
 }
 
 /*
+ * One CSV line (CRLF-terminated) of the values of the array `cells`, each
+ * a cell as crm_csv_render() writes it (quoted when it must be, formulas
+ * defused, arrays and objects as JSON): the rows of a streamed export.
+ * Returns a new malloc'd buffer of *len bytes, or NULL when memory runs
+ * out.
+ */
+char *
+crm_csv_line(json_t *cells, size_t *len)
+{
+	struct buf b;
+	json_t *v;
+	size_t i;
+
+	memset(&b, 0, sizeof(b));
+	json_array_foreach(cells, i, v)
+	{
+		if (i > 0)
+			buf_add(&b, ",", 1);
+		cell_add(&b, v);
+	}
+	buf_add(&b, "\r\n", 2);
+	if (b.failed) {
+		free(b.data);
+		return (NULL);
+	}
+	*len = b.len;
+
+	return (b.data);
+}
+
+/*
  * Put the scalar cells of `v` into `cells` under dotted names below
  * `prefix`, and append each name not yet in `columns` to it.
  */

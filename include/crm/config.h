@@ -22,6 +22,7 @@ struct crm_config {
 	int jwt_ttl; /* access token lifetime, seconds */
 	int db_pool; /* connections opened per worker */
 	size_t json_body_max; /* bytes accepted on JSON routes */
+	size_t import_body_max; /* bytes accepted by bulk imports */
 	int trust_proxy; /* X-Real-IP from any peer (behind a proxy) */
 	int demo; /* demo mode: demo data is loaded */
 	long rate_limit_key; /* requests per window per API key, 0: none */

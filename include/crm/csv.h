@@ -9,5 +9,6 @@
 int crm_csv_accepted(const char *);
 json_t *crm_csv_rows(json_t *);
 char *crm_csv_render(json_t *, size_t *);
+char *crm_csv_line(json_t *, size_t *);
 
 #endif

@@ -123,7 +123,10 @@ def _template_regex(template):
     return re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$")
 
 
-_PATHS = [(_template_regex(t), t) for t in SPEC["paths"]]
+# The most literal template first, as the router matches them:
+# /v1/customers/export before /v1/customers/{id}.
+_PATHS = sorted(((_template_regex(t), t) for t in SPEC["paths"]),
+                key=lambda p: p[1].count("{"))
 _RESOLVER = RefResolver.from_schema(SPEC)
 
 

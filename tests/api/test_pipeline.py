@@ -1,6 +1,7 @@
 """The request pipeline: ids, problems, limits, probes, the access log."""
 import json
 import re
+import socket
 import time
 
 import requests
@@ -77,6 +78,19 @@ def test_options_lists_methods(backend):
     assert r.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
+def test_a_literal_path_wins_over_a_placeholder(backend, tokens):
+    """/v1/customers/search is not the customer with id 'search'."""
+    h = {"Authorization": "Bearer " + tokens["rep1"]}
+    r = backend.get("/v1/customers/search", headers=h)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST, OPTIONS"
+    r = backend.request("OPTIONS", "/v1/customers/search")
+    assert r.headers["allow"] == "POST, OPTIONS"
+    r = backend.request("OPTIONS", "/v1/customers/" + "0" * 8 + "-0000-4000"
+                        "-8000-" + "0" * 12)
+    assert r.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
+
+
 def test_head_has_headers_only(api):
     r = api.request("HEAD", "/healthz")
     assert r.status_code == 200
@@ -101,6 +115,20 @@ def test_body_just_over_limit_is_413_from_kore(backend):
     r = backend.post("/healthz", data=body,
                      headers={"content-type": "application/json"})
     assert r.status_code == 413
+
+
+def test_gets_after_a_refused_huge_body_are_served(stack, backend):
+    """Kore keeps a pooled request's last content_length (that of the 413
+    it answered a 2 GB Content-Length with): the next requests must not
+    be judged by it."""
+    s = socket.create_connection(("127.0.0.1", stack.backend_port),
+                                 timeout=10)
+    s.sendall(b"POST /v1/customers HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nContent-Length: 2147483648\r\n\r\n{")
+    assert b" 413 " in s.recv(4096).split(b"\r\n")[0]
+    s.close()
+    assert [backend.get("/readyz").status_code for _ in range(20)] == \
+        [200] * 20
 
 
 def test_readyz_reports_schema_version(api, stack):

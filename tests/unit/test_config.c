@@ -47,7 +47,9 @@ main(void)
 	static const char *const bad_pool[] = {"CRM_DB_POOL", "0", NULL};
 	static const char *const junk_pool[] = {"CRM_DB_POOL", "8x", NULL};
 	static const char *const pool[] = {"CRM_DB_POOL", "12",
-	    "CRM_JSON_BODY_MAX", "2048", NULL};
+	    "CRM_JSON_BODY_MAX", "2048", "CRM_IMPORT_BODY_MAX", "4096", NULL};
+	static const char *const bad_import[] = {"CRM_IMPORT_BODY_MAX", "1g",
+	    NULL};
 	static const char *const limits[] = {"CRM_RATE_LIMIT_KEY", "0",
 	    "CRM_RATE_LIMIT_USER", "5", "CRM_RATE_LIMIT_WINDOW", "2", NULL};
 	static const char *const bad_limit[] = {"CRM_RATE_LIMIT_USER", "-1",
@@ -64,6 +66,7 @@ main(void)
 	CHECK(cfg.rate_limit_key == 1200);
 	CHECK(cfg.rate_limit_user == 600);
 	CHECK(cfg.rate_limit_window == 60);
+	CHECK(cfg.import_body_max == 1024UL * 1024 * 1024);
 
 	CHECK(load(prod_default, &cfg, &err) == CRM_ERROR);
 	CHECK(strstr(err.detail, "CRM_JWT_SECRET") != NULL);
@@ -84,6 +87,9 @@ main(void)
 	CHECK(load(pool, &cfg, &err) == CRM_OK);
 	CHECK(cfg.db_pool == 12);
 	CHECK(cfg.json_body_max == 2048);
+	CHECK(cfg.import_body_max == 4096);
+	CHECK(load(bad_import, &cfg, &err) == CRM_ERROR);
+	CHECK(strstr(err.detail, "CRM_IMPORT_BODY_MAX") != NULL);
 
 	CHECK(load(limits, &cfg, &err) == CRM_OK);
 	CHECK(cfg.rate_limit_key == 0);

@@ -77,5 +77,22 @@ main(void)
 	CHECK_STR(s, "\xef\xbb\xbf\r\n");
 	free(s);
 
+	/* One line of an export: the same cells, in the order given. */
+	{
+		json_t *cells;
+		size_t n;
+
+		cells = json_loads("[\"张三\", null, \"=cmd\", [\"a\", \"b\"],"
+				   " true, 7, \"a,b\"]",
+		    0, NULL);
+		s = crm_csv_line(cells, &n);
+		CHECK_STR(s,
+		    "张三,,\"'=cmd\",\"[\"\"a\"\",\"\"b\"\"]\",true,7,"
+		    "\"a,b\"\r\n");
+		CHECK(s != NULL && strlen(s) == n);
+		free(s);
+		json_decref(cells);
+	}
+
 	CHECK_DONE();
 }
