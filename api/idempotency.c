@@ -68,7 +68,8 @@ api_idempotency_read(struct http_request *req, struct api_ctx *ctx)
 		      "stored";
 	else if (ctx->route->body != API_BODY_JSON &&
 	    ctx->route->body != API_BODY_NONE)
-		why = "its body is not JSON";
+		why = "a bulk import is not kept; send it again with "
+		      "mode=upsert, which updates what the first run wrote";
 	if (why != NULL) {
 		(void)snprintf(detail, sizeof(detail),
 		    "This route does not take an Idempotency-Key: %s.", why);

@@ -3064,6 +3064,334 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/imports/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import customers from a CSV or NDJSON file
+         * @description For scripts: `curl --data-binary @customers.csv -H 'Content-Type:
+         *     text/csv' -H "X-API-Key: $KEY" 'https://crm.example.cn/v1/imports/customers?mode=upsert'`.
+         *     The body streams (up to `CRM_IMPORT_BODY_MAX`, 1 GiB by default);
+         *     it is parsed and checked off the event loop and written in one
+         *     transaction with COPY and one set-based statement per table.
+         *
+         *     **CSV**: UTF-8 (a byte order mark is skipped), a header row naming
+         *     the columns, RFC 4180 quoting (commas, quotes and line breaks in
+         *     quoted fields). Columns are the fields of `POST /v1/customers`,
+         *     `owner_email` (instead of `owner_id`) and `custom.<key>` for the
+         *     organisation's custom fields. An empty cell is a field not given
+         *     (an upsert keeps the stored value); booleans are `true`/`false`
+         *     (or `1`/`0`); `tags` is a JSON array or values separated by `;`.
+         *     An unknown, repeated or nameless column refuses the whole file
+         *     (400). **NDJSON**: one JSON object per line, exactly the body of
+         *     `POST /v1/customers` plus `owner_email`; `null` clears a value.
+         *
+         *     Every line is validated exactly as the single-record route
+         *     validates a body, then by the database: the owner must be someone
+         *     the caller may assign (reps and managers their team, org-wide
+         *     roles anyone), `parent_id` a customer the caller can see, custom
+         *     values what the organisation's fields accept, and an
+         *     `external_id` may appear once per file. Each refusal is a
+         *     per-line error; lines are counted from the header (line 1).
+         *     `mode=upsert` matches `external_id` (then required): a customer
+         *     the caller may change is updated with the columns given; an
+         *     `external_id` held by a customer the caller may not change
+         *     (another rep's, a deleted one, or one they may only read) fails
+         *     its line with the same message whatever the case, and that
+         *     customer is neither changed nor described.
+         *
+         *     `atomic=true` writes nothing unless every line passes (422 with
+         *     the report); otherwise the good lines are written. `dry_run=true`
+         *     checks and counts everything and writes nothing. The import is
+         *     audited once (`GET /v1/audit?entity=imports`, with its counts);
+         *     updates by an upsert are audited field by field as any update.
+         */
+        post: operations["importCustomers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import contacts from a CSV or NDJSON file
+         * @description As `importCustomers` (formats, cells, modes, limits, report). The
+         *     columns are the fields of `POST /v1/customers/{id}/contacts` and
+         *     the contact's customer: `customer_id`, or `customer_external_id`
+         *     (the customer's `external_id`), one the caller can see and change
+         *     (a customer the caller may only read fails the line as the single
+         *     route answers 403). `mode=upsert` updates the customer's live
+         *     contact with the same `email` (case-insensitive; `email` is then
+         *     required; several such contacts make the line ambiguous); a
+         *     customer's email may appear once per file. `phones`: a JSON array
+         *     or numbers separated by `;`.
+         */
+        post: operations["importContacts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/leads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import leads from a CSV or NDJSON file
+         * @description As `importCustomers` (formats, cells, modes, limits, report). The
+         *     columns are the fields of `POST /v1/leads` and `owner_email`. A
+         *     line without an owner is the caller's: imports do not run the
+         *     assignment rules. The owner is someone the caller may give leads
+         *     to (org-wide roles and marketing anyone, others their team).
+         *     `mode=upsert` matches `external_id`; an `external_id` held by a
+         *     lead the caller may not change fails its line with the same
+         *     message whatever the case. Scores, grades, automatic MQL and the
+         *     status history come as for leads created one by one.
+         */
+        post: operations["importLeads"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import catalogue products from a CSV or NDJSON file
+         * @description As `importCustomers` (formats, cells, modes, limits, report), for
+         *     those who maintain the catalogue (admins, executives,
+         *     integrations; others 403 before the file is read). The columns
+         *     are the fields of `POST /v1/products`; money and tax rates are
+         *     decimals as written (`12.50`). `mode=upsert` matches
+         *     `external_id` when the line gives one, else `sku`; a `sku` or
+         *     `external_id` taken by another product fails the line, as the
+         *     single route answers 409.
+         */
+        post: operations["importProducts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import orders with their lines from a CSV or NDJSON file
+         * @description As `importCustomers` (formats, cells, modes, limits, report). Each
+         *     order is written by the very function of `POST /v1/orders` (an
+         *     upsert's match by `PATCH /v1/orders/{id}`), one after the other
+         *     in a savepoint: order numbers, catalogue prices, exact totals,
+         *     subscriptions and every refusal are the single route's.
+         *
+         *     **CSV**: one line per order line. The lines that share an
+         *     `external_id` are one order; its other columns (`customer_id` or
+         *     `customer_external_id`, `owner_email`, `order_date`, `due_date`,
+         *     `currency`, `notes`, `opportunity_id`, `contract_id`,
+         *     `subscription.start_date`, `subscription.periods`, ...) may repeat
+         *     on each of its lines but not differ. The order line is
+         *     `lines.sku` (or `lines.product_id`), `lines.quantity`,
+         *     `lines.unit_price`, `lines.discount_percent`. An order with a
+         *     refused line is not written. **NDJSON**: one order per line, the
+         *     body of `POST /v1/orders` (lines may name `sku` instead of
+         *     `product_id`), plus `customer_external_id` and `owner_email`.
+         *     Errors of `lines[i]` are reported on the line that gave it.
+         *     `mode=upsert` matches `external_id` (lines replace the order's
+         *     while it is pending, as PATCH does).
+         */
+        post: operations["importOrders"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the customers the caller can see as CSV
+         * @description Every customer the caller can see that the filters keep, in the
+         *     list's order (`GET /v1/customers` takes the same filters and sort; an
+         *     export has no paging: `limit`, `cursor` and `count` are refused).
+         *     The rows are the list's own, read page after page through the very
+         *     function of the list in one repeatable-read transaction, so the
+         *     file is one consistent picture and row-level security decides
+         *     what is in it. UTF-8 with a byte order mark, CRLF lines, a header
+         *     of the record's fields, `custom.<key>` for each custom field; arrays
+         *     are JSON, formula cells are defused. The file is written whole
+         *     before it is sent (`X-Export-Rows` gives its rows); memory stays
+         *     flat whatever the size.
+         */
+        get: operations["exportCustomers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/contacts/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the contacts the caller can see as CSV
+         * @description Every contact the caller can see that the filters keep, in the
+         *     list's order (`GET /v1/contacts` takes the same filters and sort; an
+         *     export has no paging: `limit`, `cursor` and `count` are refused).
+         *     The rows are the list's own, read page after page through the very
+         *     function of the list in one repeatable-read transaction, so the
+         *     file is one consistent picture and row-level security decides
+         *     what is in it. UTF-8 with a byte order mark, CRLF lines, a header
+         *     of the record's fields; arrays
+         *     are JSON, formula cells are defused. The file is written whole
+         *     before it is sent (`X-Export-Rows` gives its rows); memory stays
+         *     flat whatever the size.
+         */
+        get: operations["exportContacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leads/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the leads the caller can see as CSV
+         * @description Every lead the caller can see that the filters keep, in the
+         *     list's order (`GET /v1/leads` takes the same filters and sort; an
+         *     export has no paging: `limit`, `cursor` and `count` are refused).
+         *     The rows are the list's own, read page after page through the very
+         *     function of the list in one repeatable-read transaction, so the
+         *     file is one consistent picture and row-level security decides
+         *     what is in it. UTF-8 with a byte order mark, CRLF lines, a header
+         *     of the record's fields; arrays
+         *     are JSON, formula cells are defused. The file is written whole
+         *     before it is sent (`X-Export-Rows` gives its rows); memory stays
+         *     flat whatever the size.
+         */
+        get: operations["exportLeads"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/opportunities/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the opportunities the caller can see as CSV
+         * @description Every opportunity the caller can see that the filters keep, in the
+         *     list's order (`GET /v1/opportunities` takes the same filters and sort; an
+         *     export has no paging: `limit`, `cursor` and `count` are refused).
+         *     The rows are the list's own, read page after page through the very
+         *     function of the list in one repeatable-read transaction, so the
+         *     file is one consistent picture and row-level security decides
+         *     what is in it. UTF-8 with a byte order mark, CRLF lines, a header
+         *     of the record's fields, nested objects as `<key>.<sub>`; arrays
+         *     are JSON, formula cells are defused. The file is written whole
+         *     before it is sent (`X-Export-Rows` gives its rows); memory stays
+         *     flat whatever the size.
+         */
+        get: operations["exportOpportunities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/orders/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the orders the caller can see as CSV
+         * @description Every order the caller can see that the filters keep, in the
+         *     list's order (`GET /v1/orders` takes the same filters and sort; an
+         *     export has no paging: `limit`, `cursor` and `count` are refused).
+         *     The rows are the list's own, read page after page through the very
+         *     function of the list in one repeatable-read transaction, so the
+         *     file is one consistent picture and row-level security decides
+         *     what is in it. UTF-8 with a byte order mark, CRLF lines, a header
+         *     of the record's fields; arrays
+         *     are JSON, formula cells are defused. The file is written whole
+         *     before it is sent (`X-Export-Rows` gives its rows); memory stays
+         *     flat whatever the size.
+         */
+        get: operations["exportOrders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/customers/batch": {
         parameters: {
             query?: never;
@@ -3584,6 +3912,8 @@ export interface components {
             schema_version: number | null;
         };
         FieldError: {
+            /** @description Bulk imports only, the line of the file at fault. */
+            line?: number;
             /** @description JSON pointer-like path of the field, e.g. `email`. */
             field: string;
             /** @description Stable machine-readable reason, e.g. `invalid_format`. */
@@ -5271,6 +5601,51 @@ export interface components {
                 next_retry_at: string | null;
             }[];
         };
+        ImportError: {
+            /** @description The line of the file the record starts on (the header is line 1). */
+            line: number;
+            /** @description The column or field at fault; empty for the whole line. */
+            field: string;
+            /** @description `required`, `type`, `format`, `length`, `enum`, `unknown_field`, `columns`, `duplicate`, `not_found`, `forbidden`, `taken`, ... */
+            code: string;
+            message: string;
+        };
+        /**
+         * @example {
+         *       "read": 3,
+         *       "inserted": 1,
+         *       "updated": 1,
+         *       "failed": 1,
+         *       "errors_total": 1,
+         *       "errors": [
+         *         {
+         *           "line": 4,
+         *           "field": "owner_email",
+         *           "code": "forbidden",
+         *           "message": "Only managers and admins assign records to people outside their team."
+         *         }
+         *       ],
+         *       "import_id": "0b9f3c52-8a51-4f3e-9d0e-2c4b6a1d7e90",
+         *       "dry_run": false
+         *     }
+         */
+        ImportReport: {
+            /** @description Records read (blank lines and the header not counted). */
+            read: number;
+            inserted: number;
+            updated: number;
+            /** @description Records refused, all of them counted. */
+            failed: number;
+            /** @description Every error found; `errors` lists the first 1000 by line. */
+            errors_total: number;
+            errors: components["schemas"]["ImportError"][];
+            /**
+             * Format: uuid
+             * @description The import (its audit entry names it); null when nothing was committed.
+             */
+            import_id: string | null;
+            dry_run: boolean;
+        };
         BatchRequest: {
             items: components["schemas"]["BatchItem"][];
             /**
@@ -6236,6 +6611,77 @@ export interface components {
                 "application/json": components["schemas"]["Webhook"];
             };
         };
+        /** @description The import ran (or, with `dry_run`, was checked); the refused lines are listed. */
+        ImportReport: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ImportReport"];
+            };
+        };
+        /**
+         * @description The file as a whole cannot be read (no header row, unknown or
+         *     repeated columns, an unreadable header, an empty body); `errors`
+         *     names the columns. Also an `Idempotency-Key`, which imports refuse:
+         *     an import is made safe to repeat by `mode=upsert` (by external_id),
+         *     not by a stored answer.
+         */
+        ImportRefused: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The body is over `CRM_IMPORT_BODY_MAX`. */
+        ImportTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Not `text/csv` or `application/x-ndjson` in UTF-8. */
+        ImportMediaType: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description Invalid query parameters (`errors` names them); or an atomic import
+         *     found errors and wrote nothing: then the problem carries the report
+         *     (read, inserted 0, updated 0, failed, errors_total, and the errors
+         *     with their lines).
+         */
+        ImportFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    type?: string;
+                    title?: string;
+                    read?: number;
+                    /** @constant */
+                    inserted?: 0;
+                    /** @constant */
+                    updated?: 0;
+                    failed?: number;
+                    errors_total?: number;
+                };
+            };
+        };
         /** @description Malformed JSON, or a batch header that is neither true nor false. */
         BatchBadRequest: {
             headers: {
@@ -6411,6 +6857,12 @@ export interface components {
          * @example 5f0c7d2e-3b1a-4d8e-9c6f-2a4b8e1d7c30
          */
         IdempotencyKey: string;
+        /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+        ImportMode: "insert" | "upsert";
+        /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+        ImportAtomic: boolean;
+        /** @description `true`: check and count everything, write nothing. */
+        ImportDryRun: boolean;
         /**
          * @description `true` lets items name a record an earlier item of the same batch
          *     named (the same `id`, or the same `external_id`); they are applied
@@ -12539,6 +12991,453 @@ export interface operations {
             409: components["responses"]["Conflict"];
             422: components["responses"]["Invalid"];
             429: components["responses"]["RateLimitExceeded"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    importCustomers: {
+        parameters: {
+            query?: {
+                /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+                mode?: components["parameters"]["ImportMode"];
+                /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+                atomic?: components["parameters"]["ImportAtomic"];
+                /** @description `true`: check and count everything, write nothing. */
+                dry_run?: components["parameters"]["ImportDryRun"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example name,industry,province,city,phone,grade,tags,external_id,owner_email
+                 *     四川糖酒有限公司,食品饮料,四川,成都,028-86001234,A,重点客户;糖酒会,ERP-1001,rep1@example.com
+                 *     "成都""天府""传媒, 有限公司",传媒,四川,成都,,B,,ERP-1002,
+                 */
+                "text/csv": string;
+                /**
+                 * @example {"name": "四川糖酒有限公司", "grade": "A", "external_id": "ERP-1001"}
+                 *     {"name": "北京华夏出版传媒集团", "tags": ["出版"], "external_id": "ERP-1002"}
+                 */
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            200: components["responses"]["ImportReport"];
+            400: components["responses"]["ImportRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ImportTooLarge"];
+            415: components["responses"]["ImportMediaType"];
+            422: components["responses"]["ImportFailed"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    importContacts: {
+        parameters: {
+            query?: {
+                /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+                mode?: components["parameters"]["ImportMode"];
+                /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+                atomic?: components["parameters"]["ImportAtomic"];
+                /** @description `true`: check and count everything, write nothing. */
+                dry_run?: components["parameters"]["ImportDryRun"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example customer_external_id,name,title,phones,email,buying_role
+                 *     ERP-1001,张伟,采购经理,028-86001234;13800138000,zhangwei@tangjiu.cn,decision_maker
+                 */
+                "text/csv": string;
+                /** @example {"customer_external_id": "ERP-1001", "name": "张伟", "email": "zhangwei@tangjiu.cn"} */
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            200: components["responses"]["ImportReport"];
+            400: components["responses"]["ImportRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ImportTooLarge"];
+            415: components["responses"]["ImportMediaType"];
+            422: components["responses"]["ImportFailed"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    importLeads: {
+        parameters: {
+            query?: {
+                /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+                mode?: components["parameters"]["ImportMode"];
+                /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+                atomic?: components["parameters"]["ImportAtomic"];
+                /** @description `true`: check and count everything, write nothing. */
+                dry_run?: components["parameters"]["ImportDryRun"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example name,company,phone,email,source,province,external_id
+                 *     李娜,重庆山城贸易,023-61234567,lina@shancheng.cn,糖酒会,重庆,FAIR-2026-001
+                 */
+                "text/csv": string;
+                /** @example {"name": "李娜", "company": "重庆山城贸易", "source": "糖酒会", "external_id": "FAIR-2026-001"} */
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            200: components["responses"]["ImportReport"];
+            400: components["responses"]["ImportRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ImportTooLarge"];
+            415: components["responses"]["ImportMediaType"];
+            422: components["responses"]["ImportFailed"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    importProducts: {
+        parameters: {
+            query?: {
+                /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+                mode?: components["parameters"]["ImportMode"];
+                /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+                atomic?: components["parameters"]["ImportAtomic"];
+                /** @description `true`: check and count everything, write nothing. */
+                dry_run?: components["parameters"]["ImportDryRun"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example sku,name,category,unit,unit_price,tax_rate,period,issues_per_period,external_id
+                 *     MAG-2027,《糖酒快讯》2027年全年订阅,期刊,套,360.00,9,monthly,1,ERP-P-1
+                 */
+                "text/csv": string;
+                /** @example {"sku": "AD-HALF", "name": "半版广告", "unit_price": "8000.00", "tax_rate": "6"} */
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            200: components["responses"]["ImportReport"];
+            400: components["responses"]["ImportRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ImportTooLarge"];
+            415: components["responses"]["ImportMediaType"];
+            422: components["responses"]["ImportFailed"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    importOrders: {
+        parameters: {
+            query?: {
+                /** @description `insert` (default) creates every line; `upsert` updates the customer with the same `external_id` or creates one. */
+                mode?: components["parameters"]["ImportMode"];
+                /** @description `true`: all or nothing. Default `false`: the good lines are written, the others reported. */
+                atomic?: components["parameters"]["ImportAtomic"];
+                /** @description `true`: check and count everything, write nothing. */
+                dry_run?: components["parameters"]["ImportDryRun"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example external_id,customer_external_id,order_date,lines.sku,lines.quantity,lines.unit_price
+                 *     ERP-SO-1,ERP-1001,2026-11-30,MAG-2027,2,
+                 *     ERP-SO-1,,,AD-HALF,1,7500.00
+                 */
+                "text/csv": string;
+                /** @example {"external_id": "ERP-SO-1", "customer_external_id": "ERP-1001", "lines": [{"sku": "AD-HALF", "quantity": "1"}]} */
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            200: components["responses"]["ImportReport"];
+            400: components["responses"]["ImportRefused"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ImportTooLarge"];
+            415: components["responses"]["ImportMediaType"];
+            422: components["responses"]["ImportFailed"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportCustomers: {
+        parameters: {
+            query?: {
+                /** @description The order of the page, `-` for descending. */
+                sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "name" | "-name";
+                /** @description Any substring of two or more characters of the name, phone or email (Chinese included), or a misspelt Latin name. */
+                q?: string;
+                /** @description Only the customers of this owner. */
+                owner_id?: string;
+                /** @description Only customers of this grade. */
+                grade?: components["schemas"]["Grade"];
+                /** @description Only customers in this lifecycle stage. */
+                lifecycle_stage?: components["schemas"]["LifecycleStage"];
+                /** @description Only customers with this tag. */
+                tag?: string;
+                /** @description Only customers of this industry (exact). */
+                industry?: string;
+                /** @description Only customers of this region (exact). */
+                region?: string;
+                /** @description Only customers of this province (exact). */
+                province?: string;
+                /** @description Only customers of this city (exact). */
+                city?: string;
+                /** @description Only key customers (true) or only the others (false). */
+                is_key_customer?: boolean;
+                /** @description Created at or after this instant. */
+                created_after?: string;
+                /** @description Created before this instant. */
+                created_before?: string;
+                /** @description Changed at or after this instant. */
+                updated_after?: string;
+                /** @description Changed before this instant. */
+                updated_before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description The rows in the file (the header not counted). */
+                    "X-Export-Rows"?: number;
+                    /** @description attachment; filename="customers.csv" */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportContacts: {
+        parameters: {
+            query?: {
+                /** @description Only contacts with this role in the deal. */
+                buying_role?: components["parameters"]["BuyingRoleFilter"];
+                /** @description Substring of the name, email or a phone number. */
+                q?: components["parameters"]["ContactQuery"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description The rows in the file (the header not counted). */
+                    "X-Export-Rows"?: number;
+                    /** @description attachment; filename="contacts.csv" */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportLeads: {
+        parameters: {
+            query?: {
+                /** @description Only leads in this status. */
+                status?: components["schemas"]["LeadStatus"];
+                /** @description Only this owner's leads. */
+                owner_id?: string;
+                /** @description Only leads from this source (exact). */
+                source?: string;
+                /** @description Only leads of this campaign. */
+                campaign_id?: string;
+                /** @description Only leads of this grade. */
+                grade?: components["schemas"]["Grade"];
+                /** @description A substring of the lead's name, company, phone or email (Chinese included). */
+                q?: string;
+                /** @description Created at or after this instant. */
+                created_after?: string;
+                /** @description Created before this instant. */
+                created_before?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description The rows in the file (the header not counted). */
+                    "X-Export-Rows"?: number;
+                    /** @description attachment; filename="leads.csv" */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportOpportunities: {
+        parameters: {
+            query?: {
+                /** @description The order of the page, `-` for descending. */
+                sort?: "created_at" | "-created_at" | "amount" | "-amount" | "expected_close_date" | "-expected_close_date";
+                /** @description Only this owner's opportunities. */
+                owner_id?: string;
+                /** @description Only this customer's opportunities. */
+                customer_id?: string;
+                /** @description Only opportunities in this pipeline. */
+                pipeline_id?: string;
+                /** @description Only opportunities in this stage. */
+                stage_id?: string;
+                /** @description Only open, won or lost opportunities. */
+                status?: components["schemas"]["OpportunityStatus"];
+                /** @description Expected to close on or after this day. */
+                close_after?: components["schemas"]["Date"];
+                /** @description Expected to close before this day. */
+                close_before?: components["schemas"]["Date"];
+                /** @description A substring of the name (Chinese included). */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description The rows in the file (the header not counted). */
+                    "X-Export-Rows"?: number;
+                    /** @description attachment; filename="opportunities.csv" */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    exportOrders: {
+        parameters: {
+            query?: {
+                /** @description Only orders of this customer. */
+                customer_id?: components["parameters"]["OrderCustomerFilter"];
+                /** @description Only orders in this status. */
+                status?: components["parameters"]["OrderStatusFilter"];
+                /** @description Only orders of this owner. */
+                owner_id?: components["parameters"]["OrderOwnerFilter"];
+                /** @description Only unpaid, partly paid or paid orders. */
+                payment_status?: components["parameters"]["OrderPaymentStatusFilter"];
+                /** @description Due date passed with a balance left (true), or not (false). */
+                overdue?: components["parameters"]["OrderOverdueFilter"];
+                /** @description Orders dated on or after this day. */
+                ordered_after?: components["parameters"]["OrderedAfter"];
+                /** @description Orders dated before this day. */
+                ordered_before?: components["parameters"]["OrderedBefore"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description The rows in the file (the header not counted). */
+                    "X-Export-Rows"?: number;
+                    /** @description attachment; filename="orders.csv" */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Invalid"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Invalid"];
+            429: components["responses"]["RateLimitExceeded"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Problem"];
         };
     };
