@@ -15,7 +15,9 @@
  * socket pair wakes the request when the thread finishes); at most
  * JOBS_MAX such threads run per worker.
  */
+#include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,9 +46,15 @@ struct api_job {
 	char path[256]; /* an export's file, until it is sent */
 	int out; /* its descriptor, until Kore's file reference has it */
 	struct crm_bulk_result res;
+	pid_t tid; /* its thread, once running (atomic) */
+	int done; /* set by the thread when its work is done (atomic) */
+	int lost; /* its thread died unfinished (job_watch) */
+	LIST_ENTRY(api_job) list;
 };
 
 static int jobs_running;
+static LIST_HEAD(, api_job) jobs = LIST_HEAD_INITIALIZER(jobs);
+static struct kore_timer *watch;
 
 static int job_free(void *);
 static int import_start(struct http_request *, struct api_ctx *,
@@ -58,6 +66,7 @@ static int query_flag(struct api_ctx *, const char *);
 static int
 job_run(struct http_request *, struct api_job *, int (*)(struct kore_task *));
 static void *job_thread(void *);
+static void job_watch(void *, u_int64_t);
 static int export_start(struct http_request *, struct api_ctx *, const char *,
     const char *);
 static int export_respond(struct http_request *, struct api_ctx *);
@@ -124,6 +133,7 @@ job_free(void *arg)
 			return (0);
 		if (job->task.req != NULL)
 			kore_task_destroy(&job->task);
+		LIST_REMOVE(job, list);
 		jobs_running--;
 	}
 	if (job->out != -1)
@@ -230,6 +240,10 @@ job_run(struct http_request *req, struct api_job *job,
 		kore_task_destroy(&job->task);
 		job->started = 0;
 		jobs_running--;
+	} else {
+		LIST_INSERT_HEAD(&jobs, job, list);
+		if (watch == NULL)
+			watch = kore_timer_add(job_watch, 1000, NULL, 0);
 	}
 	(void)pthread_attr_destroy(&attr);
 
@@ -246,11 +260,64 @@ job_thread(void *arg)
 {
 	struct api_job *job = arg;
 
+	int r;
+
+	__atomic_store_n(&job->tid, (pid_t)syscall(SYS_gettid),
+	    __ATOMIC_RELEASE);
 	kore_task_set_state(&job->task, KORE_TASK_STATE_RUNNING);
-	kore_task_set_result(&job->task, job->task.entry(&job->task));
+	r = job->task.entry(&job->task);
+	__atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+	kore_task_set_result(&job->task, r);
 	kore_task_finish(&job->task);
 
 	return (NULL);
+}
+
+/*
+ * Every second while jobs exist: a job whose thread is gone before its
+ * work was done (Kore's seccomp filter kills the offending thread alone,
+ * silently) would hold its request, and its database transaction with
+ * its locks, forever. Close its database connection (the server rolls
+ * the transaction back) and finish its task, which answers 500. Needs
+ * /proc; without it (a chroot) nothing is checked.
+ */
+static void
+job_watch(void *arg, u_int64_t now)
+{
+	struct api_job *job;
+	char path[64];
+	pid_t tid;
+	int fd;
+
+	(void)arg;
+	(void)now;
+	(void)snprintf(path, sizeof(path), "/proc/self/task/%d", (int)getpid());
+	if (LIST_EMPTY(&jobs) || access(path, F_OK) == -1)
+		return;
+	for (job = LIST_FIRST(&jobs); job != NULL; job = LIST_NEXT(job, list)) {
+		tid = __atomic_load_n(&job->tid, __ATOMIC_ACQUIRE);
+		if (tid == 0 || job->lost ||
+		    __atomic_load_n(&job->done, __ATOMIC_ACQUIRE))
+			continue;
+		(void)snprintf(path, sizeof(path), "/proc/self/task/%d",
+		    (int)tid);
+		if (access(path, F_OK) == 0 || errno != ENOENT)
+			continue;
+		job->lost = 1;
+		kore_log(LOG_ERR,
+		    "crm: bulk job thread %d died unfinished "
+		    "(a seccomp kill?); closing its database connection",
+		    (int)tid);
+		fd = __atomic_load_n(&job->res.conn_fd, __ATOMIC_ACQUIRE);
+		if (fd != -1)
+			(void)close(fd);
+		/* What it left may be half-built: dropped, not freed. */
+		job->res.report = NULL;
+		job->res.status = 500;
+		crm_error_init(&job->res.err);
+		crm_error_set(&job->res.err, CRM_ERR_INTERNAL, NULL);
+		kore_task_finish(&job->task);
+	}
 }
 
 /* Once the thread is done, answer with its report or its problem. */

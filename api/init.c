@@ -26,12 +26,19 @@ void kore_worker_configure(void);
  * asks for gettid and sched_getaffinity when a thread starts. glibc's
  * resolver needs uname and sendmmsg to look up a database host by name
  * (found by running the server against "host=db" in a container).
+ * Bulk jobs' threads grow large buffers with realloc, which glibc does
+ * with mremap, and its locks may sched_yield: Kore's filter kills the
+ * thread alone (SECCOMP_RET_KILL is per thread), which left its import
+ * waiting forever in COPY (found in the audit log: syscalls 25 and 24).
+ * A worker stopped and continued (SIGSTOP, a debugger) resumes an
+ * interrupted poll with restart_syscall, which the filter lacks too.
  */
 KORE_SECCOMP_FILTER("crm", KORE_SYSCALL_ALLOW(newfstatat),
     KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(rseq),
     KORE_SYSCALL_DENY(clone3, ENOSYS), KORE_SYSCALL_ALLOW(gettid),
     KORE_SYSCALL_ALLOW(sched_getaffinity), KORE_SYSCALL_ALLOW(sendmmsg),
-    KORE_SYSCALL_ALLOW(uname));
+    KORE_SYSCALL_ALLOW(uname), KORE_SYSCALL_ALLOW(mremap),
+    KORE_SYSCALL_ALLOW(sched_yield), KORE_SYSCALL_ALLOW(restart_syscall));
 
 static const char *
 env_get(const char *name)

@@ -33,6 +33,7 @@ struct out {
 };
 
 static PGconn *connect_db(const char *, struct crm_bulk_result *);
+static void disconnect_db(PGconn *, struct crm_bulk_result *);
 static int exec_ok(PGconn *, const char *, struct crm_bulk_result *);
 static json_t *call_json(PGconn *, const char *, int, const char *const *,
     struct crm_bulk_result *);
@@ -50,6 +51,7 @@ crm_bulk_result_init(struct crm_bulk_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	crm_error_init(&res->err);
+	res->conn_fd = -1;
 }
 
 void
@@ -152,8 +154,7 @@ cleanup:
 		res->status = crm_error_status(res->err.kind);
 	}
 	/* Closing the connection ends any transaction left open. */
-	if (conn != NULL)
-		PQfinish(conn);
+	disconnect_db(conn, res);
 	json_decref(begun);
 	json_decref(merged);
 	crm_import_cleanup(&imp);
@@ -231,8 +232,7 @@ cleanup:
 			crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
 		res->status = crm_error_status(res->err.kind);
 	}
-	if (conn != NULL)
-		PQfinish(conn);
+	disconnect_db(conn, res);
 	json_decref(begun);
 	free(out);
 }
@@ -458,13 +458,18 @@ copy_rows(PGconn *conn, const struct crm_import_request *rq,
 static PGconn *
 connect_db(const char *conninfo, struct crm_bulk_result *res)
 {
-	const char *keys[] = {"dbname", "application_name", NULL};
-	const char *values[] = {conninfo, CRM_BULK_APP_NAME, NULL};
+	/* A statement notices within a second that the job has gone. */
+	const char *keys[] = {"dbname", "application_name", "options", NULL};
+	const char *values[] = {conninfo, CRM_BULK_APP_NAME,
+	    "-c client_connection_check_interval=1000", NULL};
 	PGconn *conn;
 
 	conn = PQconnectdbParams(keys, values, 1);
-	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
+		__atomic_store_n(&res->conn_fd, PQsocket(conn),
+		    __ATOMIC_RELEASE);
 		return (conn);
+	}
 
 	crm_error_from_sqlstate(&res->err, NULL);
 	(void)snprintf(res->log, sizeof(res->log), "%s",
@@ -488,6 +493,16 @@ exec_ok(PGconn *conn, const char *sql, struct crm_bulk_result *res)
 	PQclear(pr);
 
 	return (ok);
+}
+
+/* Close what connect_db() opened (NULL: nothing). */
+static void
+disconnect_db(PGconn *conn, struct crm_bulk_result *res)
+{
+	if (conn == NULL)
+		return;
+	__atomic_store_n(&res->conn_fd, -1, __ATOMIC_RELEASE);
+	PQfinish(conn);
 }
 
 /* Run a statement whose one value is JSON text; returns it parsed. */

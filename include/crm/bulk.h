@@ -40,6 +40,7 @@ struct crm_bulk_result {
 	json_t *report; /* the answer (also inside a 422 problem); owned */
 	struct crm_error err;
 	char log[512]; /* the database's own message, for the log only */
+	int conn_fd; /* the job's database socket while it is open, else -1 */
 };
 
 /* An export: the resource's list, page after page, as CSV into `fd`. */

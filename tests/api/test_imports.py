@@ -849,3 +849,118 @@ def test_bulk_jobs_are_bounded_and_a_client_may_leave(api, stack, org):
                     "application_name = 'crm-bulk'")[0][0] > 0:
         assert time.time() < deadline
         time.sleep(0.5)
+
+
+def test_an_import_announces_each_new_record_once(api, stack, org):
+    """The customers an import inserts get their customer.created events
+    (written set-based by the import, not row by row at commit): one per
+    row, consecutive ids, the record as its GET shows it, seen by whoever
+    may see the record, and a webhook delivery each. A dry run and an
+    atomic import that fails write none; an upsert's updates are
+    announced as any update."""
+    u, t = org["users"], org["tokens"]
+    hook = api.post("/v1/webhooks", headers=bearer(t["admin"]), json={
+        "url": "https://93.184.216.34/hooks/import-events",
+        "events": ["customer.created"]})
+    assert hook.status_code == 201, hook.text
+    hook = hook.json()
+
+    def last():
+        return stack.sql("SELECT coalesce(max(id), 0) FROM events WHERE "
+                         "org_id = %s", (org["id"],))[0][0]
+
+    def events(token, after):
+        r = api.get("/v1/events", headers=bearer(token),
+                    params={"after": after, "limit": 100})
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    body = ("name,external_id,grade\n"
+            "事件导入甲公司,EVI-1,A\n事件导入乙公司,EVI-2,B\n"
+            "事件导入丙公司,EVI-3,\n")
+    start = last()
+    for query in ("?dry_run=true", "?atomic=true"):
+        bad = body + ("事件导入丁公司,EVI-4,Z\n" if "atomic" in query else "")
+        r = run(api, t["rep1"], bad, query=query)
+        assert r.status_code in (200, 422), r.text
+        assert last() == start, query
+
+    r = run(api, t["rep1"], body)
+    assert r.status_code == 200 and r.json()["inserted"] == 3, r.text
+    seen = events(t["rep1"], start)
+    assert [e["id"] for e in seen] == [start + 1, start + 2, start + 3]
+    assert {e["type"] for e in seen} == {"customer.created"}
+    assert all(e["actor_id"] == u["rep1"] and e["owner_id"] == u["rep1"]
+               and e["previous"] is None for e in seen)
+    for e in seen:
+        now = api.get(f"/v1/customers/{e['record_id']}",
+                      headers=bearer(t["rep1"]))
+        assert now.status_code == 200 and e["data"] == now.json()
+    assert sorted(e["data"]["external_id"] for e in seen) == [
+        "EVI-1", "EVI-2", "EVI-3"]
+    # The manager sees them, the other rep does not.
+    assert [e["id"] for e in events(t["manager"], start)] == [
+        e["id"] for e in seen]
+    assert events(t["rep2"], start) == []
+    assert stack.sql("SELECT count(*) FROM webhook_deliveries WHERE "
+                     "subscription_id = %s AND event_id > %s",
+                     (hook["id"], start))[0][0] == 3
+
+    # An upsert that changes two of them: two customer.updated events.
+    r = run(api, t["rep1"], "name,external_id,grade\n"
+            "事件导入甲公司,EVI-1,C\n事件导入乙公司,EVI-2,C\n"
+            "事件导入丙公司,EVI-3,\n", query="?mode=upsert")
+    assert r.status_code == 200 and r.json()["updated"] >= 2, r.text
+    upd = events(t["rep1"], start + 3)
+    assert sorted((e["type"], e["data"]["external_id"]) for e in upd) == [
+        ("customer.updated", "EVI-1"), ("customer.updated", "EVI-2")]
+    assert all(e["previous"]["grade"] in ("A", "B") for e in upd)
+    assert api.delete(f"/v1/webhooks/{hook['id']}",
+                      headers=bearer(t["admin"])).status_code == 204
+
+
+def test_an_import_survives_its_worker_being_stopped_and_continued(
+        api, stack, org):
+    """SIGSTOP then SIGCONT (an operator, a debugger) while a job thread
+    waits on the database: the interrupted poll resumes through
+    restart_syscall, which Kore's seccomp filter would answer by killing
+    that thread alone, leaving the import hanging in its transaction. The
+    import must finish as if nothing happened."""
+    import os
+    import signal
+    import threading
+    import time
+
+    t = org["tokens"]
+    body = ("name\n" + "".join("停继客户%06d\n" % i for i in range(60000)))
+    out = {}
+    th = threading.Thread(target=lambda: out.update(
+        r=run(api, t["rep1"], body, query="?dry_run=true")))
+    th.start()
+    deadline = time.time() + 60
+    while not stack.sql("SELECT count(*) FROM pg_stat_activity WHERE "
+                        "application_name = 'crm-bulk' AND state = 'active' "
+                        "AND query LIKE 'SELECT api_import_merge%%'")[0][0]:
+        assert time.time() < deadline and th.is_alive(), out
+        time.sleep(0.05)
+    parent = int((stack.state / "run" / "kore.pid").read_text())
+    workers = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            workers.append(int(p))
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    time.sleep(0.3)
+    for pid in workers:
+        os.kill(pid, signal.SIGCONT)
+    th.join(120)
+    assert not th.is_alive()
+    r = out["r"]
+    assert r.status_code == 200, r.text
+    assert r.json()["read"] == 60000 and r.json()["failed"] == 0
+    assert "died unfinished" not in stack.kore_log.read_text()

@@ -1,0 +1,167 @@
+-- 0034 the events of a bulk import, set-based (issue 7, R61, R63).
+--
+-- 0031 writes each change's events at commit, row by row: a deferred
+-- trigger re-reads the row, builds its JSON and numbers the event. For a
+-- million imported customers that is a million trigger calls at commit,
+-- more time than the import itself. Rows an import inserts (customers,
+-- contacts, leads, products: those carrying its import_id) now get their
+-- `<record>.created` events from the import guard of 0032 instead, the
+-- statement-level trigger that already sees every new row of the insert:
+-- one INSERT ... SELECT numbered in one go, and one more for their webhook
+-- deliveries. The events are the ones the row trigger would write: the
+-- same type, owner, actor, API key and payload (the record's public JSON,
+-- as its GET shows it), in the same gapless sequence of the organisation.
+-- Updates by an upsert, and everything written one by one (orders), keep
+-- the row triggers.
+--
+-- Nothing else may take the shortcut: the guard lets a row carry an
+-- import_id only while that import is open in the same transaction (and
+-- an import cannot commit unclosed), and writes the events of exactly the
+-- rows it has checked.
+
+-- Reserve `p_count` consecutive event ids of organisation `p_org` for this
+-- transaction, exactly as crm_event_emit numbers one: the counter row is
+-- locked by the transaction's first event, later ones continue from it.
+-- Returns the first id reserved.
+CREATE FUNCTION crm_event_reserve(p_org uuid, p_count bigint)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	mark	text := 'crm.events_' || replace(p_org::text, '-', '');
+	first	bigint := nullif(current_setting(mark || '_first', true),
+		    '')::bigint;
+	n	bigint;
+BEGIN
+	IF first IS NULL THEN
+		INSERT INTO event_counters (org_id, last) VALUES (p_org, 0)
+		ON CONFLICT (org_id) DO NOTHING;
+		PERFORM 1 FROM event_counters WHERE org_id = p_org FOR UPDATE;
+		-- A statement of its own, as in crm_event_emit.
+		SELECT greatest(c.last, (SELECT max(e.id) FROM events e
+		    WHERE e.org_id = p_org)) INTO n
+		FROM event_counters c WHERE c.org_id = p_org;
+		n := coalesce(n, 0) + 1;
+		PERFORM set_config(mark || '_first', n::text, true);
+	ELSE
+		n := current_setting(mark || '_next')::bigint;
+	END IF;
+	PERFORM set_config(mark || '_next', (n + p_count)::text, true);
+	RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION crm_event_reserve(uuid, bigint) FROM PUBLIC;
+
+-- 0032's guard (statement level, after insert, with the statement's new
+-- rows), which now also writes the `<record>.created` events of the rows
+-- that name an import it has checked, and their webhook deliveries: one
+-- INSERT each, numbered in the order the rows were written, whatever
+-- their number, without reading the table again.
+CREATE OR REPLACE FUNCTION crm_import_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	r	record;
+	kind	text := CASE TG_TABLE_NAME WHEN 'customers' THEN 'customer'
+		    WHEN 'contacts' THEN 'contact' WHEN 'leads' THEN 'lead'
+		    WHEN 'products' THEN 'product' END;
+	first	bigint;
+BEGIN
+	FOR r IN SELECT n.import_id, n.org_id, count(*) AS n FROM new_rows n
+	    WHERE n.import_id IS NOT NULL GROUP BY 1, 2 LOOP
+		UPDATE imports SET inserted = inserted + r.n
+		WHERE id = r.import_id AND org_id = r.org_id
+		    AND resource = TG_ARGV[0] AND status = 'running'
+		    AND xact = pg_current_xact_id();
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'rows of % name import %, which is not '
+			    'open in this transaction', TG_TABLE_NAME,
+			    r.import_id USING ERRCODE = 'insufficient_privilege';
+		END IF;
+
+		first := crm_event_reserve(r.org_id, r.n);
+		CASE kind
+		WHEN 'customer' THEN
+			INSERT INTO events (org_id, id, type, record_type,
+			    record_id, owner_id, actor_id, api_key_id, data)
+			SELECT r.org_id, first + row_number() OVER () - 1,
+			    'customer.created', 'customer', n.id, n.owner_id,
+			    crm_user(), crm_setting('app.key_id')::uuid,
+			    customer_json(n::customers)::jsonb
+			FROM new_rows n WHERE n.import_id = r.import_id;
+		WHEN 'contact' THEN
+			INSERT INTO events (org_id, id, type, record_type,
+			    record_id, owner_id, actor_id, api_key_id, data)
+			SELECT r.org_id, first + row_number() OVER () - 1,
+			    'contact.created', 'contact', n.id, cu.owner_id,
+			    crm_user(), crm_setting('app.key_id')::uuid,
+			    contact_json(n::contacts)::jsonb
+			FROM new_rows n JOIN customers cu ON cu.id = n.customer_id
+			WHERE n.import_id = r.import_id;
+		WHEN 'lead' THEN
+			INSERT INTO events (org_id, id, type, record_type,
+			    record_id, owner_id, actor_id, api_key_id, data)
+			SELECT r.org_id, first + row_number() OVER () - 1,
+			    'lead.created', 'lead', n.id, n.owner_id,
+			    crm_user(), crm_setting('app.key_id')::uuid,
+			    lead_json(n::leads)::jsonb
+			FROM new_rows n WHERE n.import_id = r.import_id;
+		WHEN 'product' THEN
+			INSERT INTO events (org_id, id, type, record_type,
+			    record_id, owner_id, actor_id, api_key_id, data)
+			SELECT r.org_id, first + row_number() OVER () - 1,
+			    'product.created', 'product', n.id, NULL,
+			    crm_user(), crm_setting('app.key_id')::uuid,
+			    product_json(n::products)::jsonb
+			FROM new_rows n WHERE n.import_id = r.import_id;
+		END CASE;
+		INSERT INTO webhook_deliveries (org_id, subscription_id,
+		    event_id)
+		SELECT s.org_id, s.id, e
+		FROM webhook_subscriptions s,
+		    generate_series(first, first + r.n - 1) e
+		WHERE s.org_id = r.org_id AND s.active AND s.deleted_at IS NULL
+		  AND crm_event_matches(kind || '.created', s.events);
+		IF FOUND THEN
+			PERFORM pg_notify('crm_webhooks', '');
+		END IF;
+	END LOOP;
+	RETURN NULL;
+END
+$$;
+
+-- The event triggers of 0031 for these four tables, split as their audit
+-- triggers are in 0032: inserts by an import are announced by its close.
+DROP TRIGGER customers_events ON customers;
+CREATE CONSTRAINT TRIGGER customers_events AFTER UPDATE
+	ON customers DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_events_customers();
+CREATE CONSTRAINT TRIGGER customers_events_insert AFTER INSERT
+	ON customers DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_events_customers();
+
+DROP TRIGGER contacts_events ON contacts;
+CREATE CONSTRAINT TRIGGER contacts_events AFTER UPDATE
+	ON contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_events_contacts();
+CREATE CONSTRAINT TRIGGER contacts_events_insert AFTER INSERT
+	ON contacts DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_events_contacts();
+
+DROP TRIGGER leads_events ON leads;
+CREATE CONSTRAINT TRIGGER leads_events AFTER UPDATE
+	ON leads DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_events_leads();
+CREATE CONSTRAINT TRIGGER leads_events_insert AFTER INSERT
+	ON leads DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_events_leads();
+
+DROP TRIGGER products_events ON products;
+CREATE CONSTRAINT TRIGGER products_events AFTER UPDATE
+	ON products DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION crm_events_products();
+CREATE CONSTRAINT TRIGGER products_events_insert AFTER INSERT
+	ON products DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW WHEN (NEW.import_id IS NULL)
+	EXECUTE FUNCTION crm_events_products();
