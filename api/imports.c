@@ -259,7 +259,6 @@ static void *
 job_thread(void *arg)
 {
 	struct api_job *job = arg;
-
 	int r;
 
 	__atomic_store_n(&job->tid, (pid_t)syscall(SYS_gettid),

@@ -94,7 +94,8 @@ BEGIN
 			    'contact.created', 'contact', n.id, cu.owner_id,
 			    crm_user(), crm_setting('app.key_id')::uuid,
 			    contact_json(n::contacts)::jsonb
-			FROM new_rows n JOIN customers cu ON cu.id = n.customer_id
+			FROM new_rows n
+			    LEFT JOIN customers cu ON cu.id = n.customer_id
 			WHERE n.import_id = r.import_id;
 		WHEN 'lead' THEN
 			INSERT INTO events (org_id, id, type, record_type,
@@ -129,7 +130,7 @@ END
 $$;
 
 -- The event triggers of 0031 for these four tables, split as their audit
--- triggers are in 0032: inserts by an import are announced by its close.
+-- triggers are in 0032: inserts by an import are announced by its guard.
 DROP TRIGGER customers_events ON customers;
 CREATE CONSTRAINT TRIGGER customers_events AFTER UPDATE
 	ON customers DEFERRABLE INITIALLY DEFERRED

@@ -964,3 +964,39 @@ def test_an_import_survives_its_worker_being_stopped_and_continued(
     assert r.status_code == 200, r.text
     assert r.json()["read"] == 60000 and r.json()["failed"] == 0
     assert "died unfinished" not in stack.kore_log.read_text()
+
+
+@pytest.mark.parametrize("resource,body,kind", [
+    ("contacts", "customer_external_id,name,email\n"
+     "EVC-1,事件联系人甲,evc1@example.cn\nEVC-1,事件联系人乙,evc2@example.cn\n",
+     "contact"),
+    ("leads", "name,company,external_id\n事件线索甲,事件公司,EVL-1\n"
+     "事件线索乙,,EVL-2\n", "lead"),
+    ("products", "sku,name,unit_price,external_id\n"
+     "EVP-1,事件产品甲,10.00,EVP-1\nEVP-2,事件产品乙,20.50,EVP-2\n",
+     "product")])
+def test_other_imports_announce_their_records(api, stack, org, resource,
+                                              body, kind):
+    """contacts, leads and products imports: one <kind>.created event per
+    inserted row, consecutive, each the record as its GET shows it."""
+    t = org["tokens"]
+    who = "admin" if resource == "products" else "rep1"
+    if resource == "contacts" and not stack.sql(
+            "SELECT 1 FROM customers WHERE org_id = %s AND external_id = "
+            "'EVC-1'", (org["id"],)):
+        assert run(api, t["rep1"], "name,external_id\n事件联系客户,EVC-1\n"
+                   ).status_code == 200
+    start = stack.sql("SELECT coalesce(max(id), 0) FROM events WHERE "
+                      "org_id = %s", (org["id"],))[0][0]
+    r = imp_to(api, t[who], resource, body)
+    assert r.status_code == 200 and r.json()["inserted"] == 2, r.text
+    seen = api.get("/v1/events", headers=bearer(t[who]),
+                   params={"after": start}).json()["data"]
+    assert [(e["id"], e["type"]) for e in seen] == [
+        (start + 1, kind + ".created"), (start + 2, kind + ".created")]
+    for e in seen:
+        path = {"contact": "contacts", "lead": "leads",
+                "product": "products"}[kind]
+        now = api.get(f"/v1/{path}/{e['record_id']}",
+                      headers=bearer(t[who]))
+        assert now.status_code == 200 and e["data"] == now.json()
