@@ -458,16 +458,21 @@ copy_rows(PGconn *conn, const struct crm_import_request *rq,
 static PGconn *
 connect_db(const char *conninfo, struct crm_bulk_result *res)
 {
-	/* A statement notices within a second that the job has gone. */
-	const char *keys[] = {"dbname", "application_name", "options", NULL};
-	const char *values[] = {conninfo, CRM_BULK_APP_NAME,
-	    "-c client_connection_check_interval=1000", NULL};
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *values[] = {conninfo, CRM_BULK_APP_NAME, NULL};
 	PGconn *conn;
 
 	conn = PQconnectdbParams(keys, values, 1);
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
 		__atomic_store_n(&res->conn_fd, PQsocket(conn),
 		    __ATOMIC_RELEASE);
+		/*
+		 * A long statement notices within a second that the job has
+		 * gone (PostgreSQL 14+; a statement, not a startup option,
+		 * which poolers refuse; without it, at its end).
+		 */
+		PQclear(PQexec(conn,
+		    "SET client_connection_check_interval = 1000"));
 		return (conn);
 	}
 
