@@ -932,7 +932,7 @@ def test_an_import_survives_its_worker_being_stopped_and_continued(
     import time
 
     t = org["tokens"]
-    body = ("name\n" + "".join("停继客户%06d\n" % i for i in range(60000)))
+    body = ("name\n" + "".join("停继客户%06d\n" % i for i in range(200000)))
     out = {}
     th = threading.Thread(target=lambda: out.update(
         r=run(api, t["rep1"], body, query="?dry_run=true")))
@@ -962,7 +962,7 @@ def test_an_import_survives_its_worker_being_stopped_and_continued(
     assert not th.is_alive()
     r = out["r"]
     assert r.status_code == 200, r.text
-    assert r.json()["read"] == 60000 and r.json()["failed"] == 0
+    assert r.json()["read"] == 200000 and r.json()["failed"] == 0
     assert "died unfinished" not in stack.kore_log.read_text()
 
 
