@@ -20,9 +20,9 @@
 -- rows it has checked.
 
 -- Reserve `p_count` consecutive event ids of organisation `p_org` for this
--- transaction, exactly as crm_event_emit numbers one: the counter row is
--- locked by the transaction's first event, later ones continue from it.
--- Returns the first id reserved.
+-- transaction (0031's numbering, taken out of crm_event_emit): the counter
+-- row is locked by the transaction's first event, later ones continue from
+-- it. Returns the first id reserved.
 CREATE FUNCTION crm_event_reserve(p_org uuid, p_count bigint)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -36,7 +36,8 @@ BEGIN
 		INSERT INTO event_counters (org_id, last) VALUES (p_org, 0)
 		ON CONFLICT (org_id) DO NOTHING;
 		PERFORM 1 FROM event_counters WHERE org_id = p_org FOR UPDATE;
-		-- A statement of its own, as in crm_event_emit.
+		-- A statement of its own: its snapshot, taken once the lock is
+		-- ours, sees the ids of whoever held it before.
 		SELECT greatest(c.last, (SELECT max(e.id) FROM events e
 		    WHERE e.org_id = p_org)) INTO n
 		FROM event_counters c WHERE c.org_id = p_org;
@@ -50,6 +51,40 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION crm_event_reserve(uuid, bigint) FROM PUBLIC;
+
+-- 0031's crm_event_emit, numbering through crm_event_reserve (the same
+-- steps, now in one place).
+CREATE OR REPLACE FUNCTION crm_event_emit(p_org uuid, p_type text,
+    p_record text, p_id uuid, p_owner uuid, p_data jsonb, p_previous jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	first	bigint := nullif(current_setting('crm.events_' ||
+		    replace(p_org::text, '-', '') || '_first', true), '')::bigint;
+	n	bigint;
+BEGIN
+	-- Once per record and type in a transaction; an update of a record
+	-- created in it is part of its creation.
+	IF first IS NOT NULL AND EXISTS (SELECT 1 FROM events
+	    WHERE org_id = p_org AND record_id = p_id AND id >= first
+	    AND (type = p_type OR (p_type = p_record || '.updated'
+		AND type = p_record || '.created'))) THEN
+		RETURN;
+	END IF;
+	n := crm_event_reserve(p_org, 1);
+	INSERT INTO events (org_id, id, type, record_type, record_id,
+	    owner_id, actor_id, api_key_id, data, previous)
+	VALUES (p_org, n, p_type, p_record, p_id, p_owner, crm_user(),
+	    crm_setting('app.key_id')::uuid, p_data, p_previous);
+	INSERT INTO webhook_deliveries (org_id, subscription_id, event_id)
+	SELECT s.org_id, s.id, n FROM webhook_subscriptions s
+	WHERE s.org_id = p_org AND s.active AND s.deleted_at IS NULL
+	  AND crm_event_matches(p_type, s.events);
+	IF FOUND THEN
+		PERFORM pg_notify('crm_webhooks', '');
+	END IF;
+END
+$$;
 
 -- 0032's guard (statement level, after insert, with the statement's new
 -- rows), which now also writes the `<record>.created` events of the rows
@@ -77,43 +112,22 @@ BEGIN
 			    r.import_id USING ERRCODE = 'insufficient_privilege';
 		END IF;
 
+		-- The record's public JSON (<kind>_json, as its GET shows it)
+		-- and its owner, from the statement's new rows.
 		first := crm_event_reserve(r.org_id, r.n);
-		CASE kind
-		WHEN 'customer' THEN
+		EXECUTE format($q$
 			INSERT INTO events (org_id, id, type, record_type,
 			    record_id, owner_id, actor_id, api_key_id, data)
-			SELECT r.org_id, first + row_number() OVER () - 1,
-			    'customer.created', 'customer', n.id, n.owner_id,
-			    crm_user(), crm_setting('app.key_id')::uuid,
-			    customer_json(n::customers)::jsonb
-			FROM new_rows n WHERE n.import_id = r.import_id;
-		WHEN 'contact' THEN
-			INSERT INTO events (org_id, id, type, record_type,
-			    record_id, owner_id, actor_id, api_key_id, data)
-			SELECT r.org_id, first + row_number() OVER () - 1,
-			    'contact.created', 'contact', n.id, cu.owner_id,
-			    crm_user(), crm_setting('app.key_id')::uuid,
-			    contact_json(n::contacts)::jsonb
-			FROM new_rows n
-			    LEFT JOIN customers cu ON cu.id = n.customer_id
-			WHERE n.import_id = r.import_id;
-		WHEN 'lead' THEN
-			INSERT INTO events (org_id, id, type, record_type,
-			    record_id, owner_id, actor_id, api_key_id, data)
-			SELECT r.org_id, first + row_number() OVER () - 1,
-			    'lead.created', 'lead', n.id, n.owner_id,
-			    crm_user(), crm_setting('app.key_id')::uuid,
-			    lead_json(n::leads)::jsonb
-			FROM new_rows n WHERE n.import_id = r.import_id;
-		WHEN 'product' THEN
-			INSERT INTO events (org_id, id, type, record_type,
-			    record_id, owner_id, actor_id, api_key_id, data)
-			SELECT r.org_id, first + row_number() OVER () - 1,
-			    'product.created', 'product', n.id, NULL,
-			    crm_user(), crm_setting('app.key_id')::uuid,
-			    product_json(n::products)::jsonb
-			FROM new_rows n WHERE n.import_id = r.import_id;
-		END CASE;
+			SELECT $1, $2 + row_number() OVER () - 1, $3 || '.created',
+			    $3, n.id, %s, crm_user(),
+			    crm_setting('app.key_id')::uuid, %I(n::%I)::jsonb
+			FROM new_rows n WHERE n.import_id = $4$q$,
+		    CASE kind WHEN 'product' THEN 'NULL::uuid'
+			WHEN 'contact' THEN '(SELECT c.owner_id FROM customers c '
+			    'WHERE c.id = n.customer_id)'
+			ELSE 'n.owner_id' END,
+		    kind || '_json', TG_TABLE_NAME)
+		USING r.org_id, first, kind, r.import_id;
 		INSERT INTO webhook_deliveries (org_id, subscription_id,
 		    event_id)
 		SELECT s.org_id, s.id, e
