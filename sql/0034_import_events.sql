@@ -52,6 +52,28 @@ END
 $$;
 REVOKE ALL ON FUNCTION crm_event_reserve(uuid, bigint) FROM PUBLIC;
 
+-- Queue events `p_first` .. `p_first + p_count - 1` of organisation
+-- `p_org`, all of type `p_type`, for every live subscription to that type,
+-- and wake the delivery workers when there is any.
+CREATE FUNCTION crm_event_queue(p_org uuid, p_type text, p_first bigint,
+    p_count bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+	INSERT INTO webhook_deliveries (org_id, subscription_id, event_id)
+	SELECT s.org_id, s.id, e
+	FROM webhook_subscriptions s,
+	    generate_series(p_first, p_first + p_count - 1) e
+	WHERE s.org_id = p_org AND s.active AND s.deleted_at IS NULL
+	  AND crm_event_matches(p_type, s.events);
+	IF FOUND THEN
+		PERFORM pg_notify('crm_webhooks', '');
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION crm_event_queue(uuid, text, bigint, bigint)
+    FROM PUBLIC;
+
 -- 0031's crm_event_emit, numbering through crm_event_reserve (the same
 -- steps, now in one place).
 CREATE OR REPLACE FUNCTION crm_event_emit(p_org uuid, p_type text,
@@ -76,13 +98,7 @@ BEGIN
 	    owner_id, actor_id, api_key_id, data, previous)
 	VALUES (p_org, n, p_type, p_record, p_id, p_owner, crm_user(),
 	    crm_setting('app.key_id')::uuid, p_data, p_previous);
-	INSERT INTO webhook_deliveries (org_id, subscription_id, event_id)
-	SELECT s.org_id, s.id, n FROM webhook_subscriptions s
-	WHERE s.org_id = p_org AND s.active AND s.deleted_at IS NULL
-	  AND crm_event_matches(p_type, s.events);
-	IF FOUND THEN
-		PERFORM pg_notify('crm_webhooks', '');
-	END IF;
+	PERFORM crm_event_queue(p_org, p_type, n, 1);
 END
 $$;
 
@@ -113,31 +129,26 @@ BEGIN
 		END IF;
 
 		-- The record's public JSON (<kind>_json, as its GET shows it)
-		-- and its owner, from the statement's new rows.
+		-- and its owner, from the row as it stands now that the
+		-- statement's row triggers have run (a lead's automatic MQL
+		-- has changed it), in the order the statement wrote the rows.
 		first := crm_event_reserve(r.org_id, r.n);
 		EXECUTE format($q$
 			INSERT INTO events (org_id, id, type, record_type,
 			    record_id, owner_id, actor_id, api_key_id, data)
 			SELECT $1, $2 + row_number() OVER () - 1, $3 || '.created',
-			    $3, n.id, %s, crm_user(),
-			    crm_setting('app.key_id')::uuid, %I(n::%I)::jsonb
-			FROM new_rows n WHERE n.import_id = $4$q$,
+			    $3, t.id, %s, crm_user(),
+			    crm_setting('app.key_id')::uuid, %I(t)::jsonb
+			FROM new_rows n JOIN %I t ON t.id = n.id
+			WHERE n.import_id = $4$q$,
 		    CASE kind WHEN 'product' THEN 'NULL::uuid'
 			WHEN 'contact' THEN '(SELECT c.owner_id FROM customers c '
-			    'WHERE c.id = n.customer_id)'
-			ELSE 'n.owner_id' END,
+			    'WHERE c.id = t.customer_id)'
+			ELSE 't.owner_id' END,
 		    kind || '_json', TG_TABLE_NAME)
 		USING r.org_id, first, kind, r.import_id;
-		INSERT INTO webhook_deliveries (org_id, subscription_id,
-		    event_id)
-		SELECT s.org_id, s.id, e
-		FROM webhook_subscriptions s,
-		    generate_series(first, first + r.n - 1) e
-		WHERE s.org_id = r.org_id AND s.active AND s.deleted_at IS NULL
-		  AND crm_event_matches(kind || '.created', s.events);
-		IF FOUND THEN
-			PERFORM pg_notify('crm_webhooks', '');
-		END IF;
+		PERFORM crm_event_queue(r.org_id, kind || '.created', first,
+		    r.n);
 	END LOOP;
 	RETURN NULL;
 END
@@ -180,3 +191,48 @@ CREATE CONSTRAINT TRIGGER products_events_insert AFTER INSERT
 	ON products DEFERRABLE INITIALLY DEFERRED
 	FOR EACH ROW WHEN (NEW.import_id IS NULL)
 	EXECUTE FUNCTION crm_events_products();
+
+-- 0031's webhookd_complete: a failed attempt of a subscription deleted
+-- while it was being sent ends the delivery `cancelled`, as the deletion
+-- did to those waiting, instead of going back to `pending` (which no
+-- worker would claim again).
+CREATE OR REPLACE FUNCTION webhookd_complete(p_worker text, p_id uuid,
+    p_attempt integer, p_status integer, p_duration_ms integer,
+    p_error text, p_retry_in_s integer)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+	d	webhook_deliveries;
+	ok	boolean := coalesce(p_status BETWEEN 200 AND 299, false);
+	retry	timestamptz;
+	gone	boolean;
+BEGIN
+	SELECT s.deleted_at IS NOT NULL INTO gone
+	FROM webhook_deliveries w JOIN webhook_subscriptions s
+	    ON s.id = w.subscription_id
+	WHERE w.id = p_id;
+	IF NOT ok AND p_retry_in_s IS NOT NULL AND NOT coalesce(gone, false)
+	THEN
+		retry := clock_timestamp() + make_interval(secs => p_retry_in_s);
+	END IF;
+	UPDATE webhook_deliveries SET
+	    status = CASE WHEN ok THEN 'delivered' WHEN gone THEN 'cancelled'
+		WHEN retry IS NULL THEN 'failed' ELSE 'pending' END,
+	    next_attempt_at = retry, locked_by = NULL,
+	    last_status_code = p_status, last_error = left(p_error, 500),
+	    delivered_at = CASE WHEN ok THEN clock_timestamp() END
+	WHERE id = p_id AND status = 'sending' AND locked_by = p_worker
+	  AND attempts = p_attempt
+	RETURNING * INTO d;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	INSERT INTO webhook_attempts (org_id, delivery_id, attempt,
+	    started_at, duration_ms, status_code, error, next_retry_at,
+	    worker)
+	VALUES (d.org_id, d.id, p_attempt, clock_timestamp() -
+	    make_interval(secs => p_duration_ms / 1000.0), p_duration_ms,
+	    p_status, left(p_error, 500), retry, p_worker);
+	RETURN true;
+END
+$$;

@@ -322,7 +322,10 @@ def test_app_role_cannot_write_or_forge_events(stack, org):
               "DELETE FROM events",
               "UPDATE event_counters SET last = 0",
               "SELECT crm_event_emit('%s', 'customer.created', 'customer', "
-              "gen_random_uuid(), NULL, '{}', NULL)" % org["id"]):
+              "gen_random_uuid(), NULL, '{}', NULL)" % org["id"],
+              "SELECT crm_event_reserve('%s', 1000)" % org["id"],
+              "SELECT crm_event_queue('%s', 'customer.created', 1, 1)"
+              % org["id"]):
         with psycopg.connect(stack.dsn("crm_app")) as conn:
             conn.execute("SELECT crm_bind(%s::jsonb)", (principal,))
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
