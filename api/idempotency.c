@@ -89,11 +89,31 @@ api_idempotency_read(struct http_request *req, struct api_ctx *ctx)
 int
 api_idempotency_hash(struct http_request *req, struct api_ctx *ctx)
 {
+	/* Headers that change what a request does (a batch's options). */
+	static const char *const options[] = {"x-skip-assignment-rules",
+	    "x-skip-duplicate-check", NULL};
+	const char *value;
+	json_t *body, *with;
+	size_t i;
+	int ok;
+
 	if (ctx->idem_key[0] == '\0')
 		return (1);
-	if (crm_idem_request_hash(api_config.jwt_secret, "POST", req->path,
-		ctx->route->body == API_BODY_JSON ? ctx->body : NULL,
-		ctx->idem_hash))
+	body = ctx->route->body == API_BODY_JSON ? ctx->body : NULL;
+	with = NULL;
+	for (i = 0; options[i] != NULL; i++) {
+		if (!http_request_header(req, options[i], &value))
+			continue;
+		if (with == NULL)
+			with = json_pack("{sO?}", "body", body);
+		if (with != NULL)
+			(void)json_object_set_new(with, options[i],
+			    json_string(value));
+	}
+	ok = crm_idem_request_hash(api_config.jwt_secret, "POST", req->path,
+	    with != NULL ? with : body, ctx->idem_hash);
+	json_decref(with);
+	if (ok)
 		return (1);
 
 	api_respond_error(req, ctx, CRM_ERR_INTERNAL, NULL);

@@ -445,3 +445,26 @@ def test_a_batch_is_replayed_whole(api, stack, tokens):
     (n,) = stack.sql("SELECT count(*) FROM customers WHERE name LIKE %s",
                      (name + "%",))[0]
     assert n == 3
+
+
+@pytest.mark.parametrize("header", ["X-Skip-Assignment-Rules",
+                                    "X-Skip-Duplicate-Check"])
+def test_a_batch_option_header_is_part_of_the_request(api, stack, tokens,
+                                                      header):
+    """The same key and body with another value of a header that changes
+    what the batch does is another request (422), not a replay."""
+    name = "批量选项" + uuid.uuid4().hex[:6]
+    body = {"items": [{"op": "create", "data": {"name": name}}]}
+    key = new_key()
+    first = post(api, "/v1/leads/batch", tokens["rep1"], body, key,
+                 headers={header: "false"})
+    assert first.status_code == 200, first.text
+    again = post(api, "/v1/leads/batch", tokens["rep1"], body, key,
+                 headers={header: "false"})
+    assert again.headers.get("idempotent-replayed") == "true"
+    for other in ({header: "true"}, {}):
+        r = post(api, "/v1/leads/batch", tokens["rep1"], body, key,
+                 headers=other)
+        assert r.status_code == 422, (other, r.text)
+        assert r.headers.get("idempotent-replayed") is None
+    assert count(stack, "leads", "name = %s", (name,)) == 1
