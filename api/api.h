@@ -73,6 +73,8 @@ struct api_ctx {
 	int logged;
 	char *principal; /* JSON for crm_bind(); NULL on public routes */
 	char credential[80]; /* "key:<sha256>" or "user:<id>": rate limits */
+	int admin_claim; /* a token whose role claim is admin: a hint only,
+			    the database decides */
 	char ip[64];
 	json_t *body; /* the parsed, validated JSON body */
 	json_t *query; /* the parsed, validated query parameters */

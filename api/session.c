@@ -99,6 +99,7 @@ api_authenticate(struct http_request *req, struct api_ctx *ctx)
 		    claims.org, "jti", claims.jti);
 		(void)snprintf(ctx->credential, sizeof(ctx->credential),
 		    "user:%s", claims.sub);
+		ctx->admin_claim = !strcmp(claims.role, "admin");
 	}
 	if (p == NULL)
 		return (unauthorized(req, ctx, "The credentials are invalid."));

@@ -50,6 +50,21 @@ url_check(struct http_request *req, struct api_ctx *ctx)
 		return (1);
 
 	if (ctx->work == NULL) {
+		/*
+		 * Only admins subscribe (the database refuses anyone else
+		 * first): nobody else makes the server resolve a name. An
+		 * admin whose token predates the role gets an unchecked url
+		 * refused, never accepted.
+		 */
+		if (!ctx->admin_claim) {
+			w = ctx->work = kore_calloc(1, sizeof(*ctx->work));
+			w->resolve = 1;
+			w->verdict = -1;
+			(void)kore_strlcpy(w->detail,
+			    "url was not checked: sign in again as an admin.",
+			    sizeof(w->detail));
+			return (1);
+		}
 		crm_error_init(&err);
 		if (crm_webhook_url_parse(url, &u, &err)) {
 			crm_error_cleanup(&err);
