@@ -923,6 +923,15 @@ BEGIN
 		    'currency and subscription change only while it is '
 		    'pending.', cur.status));
 	END IF;
+	-- The lines' prices are in the order's currency: another currency
+	-- comes with lines priced in it, never as a relabelling.
+	IF b->>'currency' IS DISTINCT FROM cur.currency AND b ? 'currency'
+	    AND NOT b ? 'lines' THEN
+		PERFORM crm_raise_fields('422', 'The order has invalid '
+		    'fields; see errors.', jsonb_build_array(crm_field_error(
+			'currency', 'lines_required', 'A new currency needs the '
+			'lines priced in it: send lines as well.')));
+	END IF;
 	owner := CASE WHEN b ? 'owner_id' THEN crm_order_owner(b, NULL)
 	    ELSE cur.owner_id END;
 	errors := crm_order_refs(b, cur.customer_id, cur);

@@ -699,3 +699,29 @@ def test_dates_default_to_today(api, stack, tokens):
     dated = order(api, tokens["rep1"], order_date="2025-06-30")
     assert dated["number"].startswith("SO-2025-")
     assert dated["order_date"] == "2025-06-30"
+
+
+def test_a_new_currency_needs_new_lines(api, stack, tokens):
+    """A pending order's lines are priced in its currency: PATCH with only
+    another currency would relabel 12000.00 CNY as 12000.00 USD; it is a
+    422 and nothing changes. With lines priced in the new currency it
+    goes through."""
+    h = bearer(tokens["rep1"])
+    o = order(api, tokens["rep1"])
+    before = stack.sql("SELECT currency, subtotal, version FROM orders "
+                       "WHERE id = %s", (o["id"],))
+    r = api.patch(f"/v1/orders/{o['id']}", headers=h,
+                  json={"currency": "USD"})
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"currency": "lines_required"}
+    assert stack.sql("SELECT currency, subtotal, version FROM orders "
+                     "WHERE id = %s", (o["id"],)) == before
+    usd = product(stack, "100.00", 0, currency="USD")
+    r = api.patch(f"/v1/orders/{o['id']}", headers=h, json={
+        "currency": "USD", "lines": [{"product_id": usd, "quantity": "2"}]})
+    assert r.status_code == 200, r.text
+    assert (r.json()["currency"], r.json()["subtotal"]) == ("USD", "200.00")
+    # The same currency again, without lines, is no change of currency.
+    r = api.patch(f"/v1/orders/{o['id']}", headers=h,
+                  json={"currency": "USD", "notes": "同币种"})
+    assert r.status_code == 200, r.text
