@@ -534,8 +534,14 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN NULL;
 	END IF;
-	PERFORM crm_subscription_for_change(p_id, NULL);
+	-- Gone from sight while we waited for a lock: as if never seen.
+	IF (crm_subscription_for_change(p_id, NULL)).id IS NULL THEN
+		RETURN NULL;
+	END IF;
 	SELECT * INTO cur FROM deliveries WHERE id = p_delivery FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
 	IF b ? 'status' THEN
 		PERFORM crm_transition_check('delivery', cur.status,
 		    b->>'status', crm_delivery_next(cur.status));

@@ -172,18 +172,21 @@ DECLARE
 	result	json;
 BEGIN
 	PERFORM crm_bind(p);
+	-- Scored among exactly the customers listed (live, visible), ties
+	-- broken by id, so the same data always scores the same.
 	WITH base AS (
 		SELECT o.customer_id, max(o.order_date) AS last_order,
 		    count(*) AS frequency, sum(o.grand_total) AS monetary
-		FROM orders o
+		FROM orders o JOIN customers c ON c.id = o.customer_id
 		WHERE o.status IN ('confirmed', 'fulfilled')
 		  AND o.order_date > as_of - win AND o.order_date <= as_of
+		  AND c.deleted_at IS NULL
 		GROUP BY o.customer_id
 	), scored AS (
 		SELECT b.*, as_of - b.last_order AS recency,
-		    ntile(5) OVER (ORDER BY b.last_order) AS r,
-		    ntile(5) OVER (ORDER BY b.frequency) AS fq,
-		    ntile(5) OVER (ORDER BY b.monetary) AS m
+		    ntile(5) OVER (ORDER BY b.last_order, b.customer_id) AS r,
+		    ntile(5) OVER (ORDER BY b.frequency, b.customer_id) AS fq,
+		    ntile(5) OVER (ORDER BY b.monetary, b.customer_id) AS m
 		FROM base b
 	), segmented AS (
 		SELECT s.*, c.name, c.owner_id, c.is_key_customer OR s.m = 5
