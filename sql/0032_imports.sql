@@ -546,6 +546,33 @@ BEGIN
 	WHERE p.ok AND NOT p.data ? 'custom'
 	    AND NOT coalesce(p.target_custom, '{}') ? d.key;
 
+	-- Cycles that lines close between them (A's parent B, B's parent
+	-- A: each alone passes the check above against the stored tree).
+	-- The walk takes a customer's parent from the file where a line
+	-- still to be written gives one, else from the table.
+	WITH RECURSIVE edge AS (
+		SELECT p.target AS id, (p.data->>'parent_id')::uuid AS parent
+		FROM import_plan p
+		WHERE p.ok AND p.target IS NOT NULL AND p.data ? 'parent_id'
+		  AND NOT EXISTS (SELECT 1 FROM import_errors x
+		    WHERE x.line = p.line)
+	), walk(start, id, depth) AS (
+		SELECT e.id, e.parent, 1 FROM edge e WHERE e.parent IS NOT NULL
+		UNION ALL
+		SELECT w.start, coalesce(e.parent, c.parent_id), w.depth + 1
+		FROM walk w LEFT JOIN edge e ON e.id = w.id
+		LEFT JOIN customers c ON e.id IS NULL AND c.id = w.id
+		WHERE w.depth < 100 AND w.id <> w.start
+		  AND coalesce(e.parent, c.parent_id) IS NOT NULL
+	)
+	INSERT INTO import_errors (line, field, code, message)
+	SELECT DISTINCT p.line, 'parent_id', 'cycle', 'parent_id would make '
+	    'the company tree a cycle with other lines of this file.'
+	FROM walk w JOIN import_plan p ON p.target = w.start
+	    AND p.data ? 'parent_id'
+	WHERE w.id = w.start AND NOT EXISTS (SELECT 1 FROM import_errors x
+	    WHERE x.line = p.line);
+
 	IF imp.atomic AND (p_server_failed OR
 	    EXISTS (SELECT 1 FROM import_errors)) THEN
 		RETURN 0;

@@ -1000,3 +1000,28 @@ def test_other_imports_announce_their_records(api, stack, org, resource,
         now = api.get(f"/v1/{path}/{e['record_id']}",
                       headers=bearer(t[who]))
         assert now.status_code == 200 and e["data"] == now.json()
+
+
+def test_lines_that_make_each_other_parent_fail_alone(api, stack, org):
+    """An upsert whose lines close a cycle between them (A's parent B,
+    B's parent A) fails those lines with parent_id cycle; the rest of a
+    partial import is written, and the tree is left as it was."""
+    t = org["tokens"]
+    r = run(api, t["rep1"], "name,external_id\n环甲公司,CYC-A\n环乙公司,CYC-B\n"
+            "环丙公司,CYC-C\n")
+    assert r.status_code == 200 and r.json()["inserted"] == 3, r.text
+    ids = dict(stack.sql("SELECT external_id, id::text FROM customers WHERE "
+                         "org_id = %s AND external_id LIKE 'CYC-%%'",
+                         (org["id"],)))
+    r = run(api, t["rep1"], "external_id,parent_id,grade\n"
+            "CYC-A,%s,A\nCYC-B,%s,B\nCYC-C,%s,C\n"
+            % (ids["CYC-B"], ids["CYC-A"], ids["CYC-A"]),
+            query="?mode=upsert")
+    assert r.status_code == 200, r.text
+    assert errors(r) == [(2, "parent_id", "cycle"), (3, "parent_id", "cycle")]
+    assert r.json()["updated"] == 1
+    rows = stack.sql("SELECT external_id, parent_id::text, grade FROM "
+                     "customers WHERE org_id = %s AND external_id LIKE "
+                     "'CYC-%%' ORDER BY 1", (org["id"],))
+    assert rows == [("CYC-A", None, None), ("CYC-B", None, None),
+                    ("CYC-C", ids["CYC-A"], "C")]
