@@ -100,7 +100,6 @@ crm_import_run(const struct crm_import_request *rq, struct crm_bulk_result *res)
 	id = json_object_get(begun, "import_id");
 
 	/* The organisation's custom fields name the custom.<key> columns. */
-	crm_import_cleanup(&imp);
 	if (!crm_import_init(&imp, rq->spec, rq->format,
 		json_object_get(begun, "custom"))) {
 		crm_error_set(&res->err, CRM_ERR_INTERNAL, NULL);
