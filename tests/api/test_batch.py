@@ -1,6 +1,7 @@
 """Batch writes: POST /v1/{resource}/batch, up to 500 creates, updates and
 upserts per call, one result per item in order, all_or_none, and the bulk
 headers; every item answers what it would answer alone (issue 7)."""
+import json
 import uuid
 
 import pytest
@@ -71,18 +72,22 @@ def test_creates_updates_and_upserts_in_order(api, stack, tokens):
     assert (r[2]["body"]["grade"], r[2]["body"]["version"]) == ("A", 2)
 
     # The same external_id again: now it updates what it created.
-    b = ok(batch(api, tokens["rep1"], "customers", [
+    resp = batch(api, tokens["rep1"], "customers", [
         {"op": "upsert", "external_id": "ERP-" + t,
-         "data": {"name": "重庆山城书业集团" + t, "grade": "B"}}]))
+         "data": {"name": "重庆山城书业集团" + t, "grade": "B"}}])
+    b = ok(resp)
     x = b["results"][0]
     assert (x["status"], x["id"]) == (200, r[1]["id"])
     assert (x["body"]["name"], x["body"]["version"]) == (
         "重庆山城书业集团" + t, 2)
     assert count(stack, "customers") == before + 2
-    # Every write is audited as if made one by one, with the request id.
-    rid = stack.sql("SELECT request_id FROM audit_log WHERE entity_id = %s "
-                    "ORDER BY id DESC LIMIT 1", (x["id"],))[0][0]
-    assert rid
+    # Every write is audited as if made one by one, with the request id:
+    # this batch's update, with what it changed.
+    (action, rid, changes), = stack.sql(
+        "SELECT action, request_id, changes FROM audit_log WHERE "
+        "entity_id = %s ORDER BY id DESC LIMIT 1", (x["id"],))
+    assert action == "update" and rid == resp.headers["x-request-id"]
+    assert "grade" in json.dumps(changes)
 
 
 def test_items_are_checked_like_single_requests(api, stack, tokens):
