@@ -918,6 +918,10 @@ BEGIN
 		w.allow_internal := (b->>'allow_internal')::boolean;
 	END IF;
 	IF b ? 'active' THEN
+		-- Back on: what waited while it was paused goes out now.
+		IF (b->>'active')::boolean AND NOT w.active THEN
+			PERFORM pg_notify('crm_webhooks', '');
+		END IF;
 		w.active := (b->>'active')::boolean;
 	END IF;
 	IF b ? 'description' THEN

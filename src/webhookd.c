@@ -240,13 +240,15 @@ claim_and_deliver(PGconn *conn, SSL_CTX *tls, const struct config *cfg,
 	json_error_t jerr;
 	json_t *doc, *list, *d, *next;
 	PGresult *res;
+	long long claimed, lease_ms;
 	size_t i, n;
 
 	*next_ms = -1;
 	(void)snprintf(batch, sizeof(batch), "%ld", cfg->batch);
 	/* Long enough for the whole batch, one attempt after another. */
-	(void)snprintf(lease, sizeof(lease), "%ld",
-	    cfg->batch * (cfg->timeout_ms / 1000 + 5) + 30);
+	lease_ms = (cfg->batch * (cfg->timeout_ms / 1000 + 5) + 30) * 1000LL;
+	(void)snprintf(lease, sizeof(lease), "%lld", lease_ms / 1000);
+	claimed = now_ms();
 	params[0] = cfg->worker;
 	params[1] = batch;
 	params[2] = lease;
@@ -268,6 +270,19 @@ claim_and_deliver(PGconn *conn, SSL_CTX *tls, const struct config *cfg,
 	list = json_object_get(doc, "deliveries");
 	n = json_array_size(list);
 	for (i = 0; i < n; i++) {
+		/*
+		 * Name lookups run outside an attempt's deadline: once too
+		 * little of the lease is left for one more attempt, leave the
+		 * rest to be claimed again when it runs out, rather than post
+		 * an event another worker may be posting too.
+		 */
+		if (now_ms() - claimed > lease_ms - cfg->timeout_ms - 5000) {
+			fprintf(stderr,
+			    "crm-webhookd: lease nearly over; %zu deliveries "
+			    "left for a later claim\n",
+			    n - i);
+			break;
+		}
 		d = json_array_get(list, i);
 		deliver(conn, tls, cfg, d);
 	}
