@@ -66,13 +66,27 @@ BEGIN
 		  AND ((o.created_at >= per.t0 AND o.created_at < per.t1) OR
 		       (o.closed_at >= per.t0 AND o.closed_at < per.t1))
 	), keyed AS (
+		-- By month, a deal counts as created in the month it was
+		-- created and as won or lost in the month it closed: two rows
+		-- when those differ. Every other grouping: one row.
 		SELECT CASE g WHEN 'owner' THEN d.owner_id::text
 		    WHEN 'team' THEN coalesce(u.manager_id, u.id)::text
-		    WHEN 'month' THEN to_char(coalesce(CASE WHEN d.closed THEN
-			d.closed_at END, d.created_at) AT TIME ZONE
+		    WHEN 'month' THEN to_char(k.at AT TIME ZONE
 			crm_org_timezone(), 'YYYY-MM')
-		    ELSE d.region END AS key, d.*
+		    ELSE d.region END AS key,
+		    d.amount, d.status, d.created_at, d.closed_at,
+		    k.created, k.closed
 		FROM deals d JOIN users u ON u.id = d.owner_id
+		CROSS JOIN LATERAL (
+			SELECT d.created_at AS at, true AS created,
+			    false AS closed
+			WHERE g = 'month' AND d.created
+			UNION ALL
+			SELECT d.closed_at, false, true
+			WHERE g = 'month' AND d.closed
+			UNION ALL
+			SELECT NULL, d.created, d.closed WHERE g <> 'month'
+		) k
 	), groups AS (
 		SELECT key,
 		    count(*) FILTER (WHERE created) AS created_count,

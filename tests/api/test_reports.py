@@ -358,3 +358,27 @@ def test_reports_as_csv_and_who_may_read_them(api, data, tokens):
                   params={"compare_to": "last year"})
     assert bad.status_code == 422
     assert "compare_to" in {e["field"] for e in bad.json()["errors"]}
+
+
+def test_sales_performance_by_month_counts_each_event_in_its_month(
+        api, stack, data):
+    """A deal created in January and won in February: created in January,
+    won in February (not both in February)."""
+    t = data["tokens"]
+    r = api.post("/v1/opportunities", headers=bearer(t["rep1"]), json={
+        "name": "跨月赢单", "amount": "700.00",
+        "customer_id": data["customers"]["A"],
+        "expected_close_date": "2099-01-01"})
+    assert r.status_code == 201, r.text
+    oid = r.json()["id"]
+    assert api.post(f"/v1/opportunities/{oid}/win", headers=bearer(
+        t["rep1"]), json={}).status_code == 200
+    stack.sql("UPDATE opportunities SET created_at = '2024-01-15 10:00+08', "
+              "closed_at = '2024-02-10 10:00+08' WHERE id = %s", (oid,))
+    r = get(api, t["manager"], "/v1/reports/sales-performance",
+            period="2024", group_by="month")
+    g = {x["key"]: x for x in r["groups"]}
+    assert (g["2024-01"]["created_count"], g["2024-01"]["won_count"]) == (1, 0)
+    assert (g["2024-02"]["created_count"], g["2024-02"]["won_count"],
+            g["2024-02"]["won_amount"]) == (0, 1, "700.00")
+    assert (r["total"]["created_count"], r["total"]["won_count"]) == (1, 1)
