@@ -128,11 +128,28 @@ LANGUAGE sql IMMUTABLE AS $$
 	    'LEFT JOIN customers c ON c.id = o.customer_id', s, rel)
 $$;
 
+-- A deal's change and its customer's change of region must not read each
+-- other's rows uncommitted (the rollup would keep the deal in the old
+-- region): both first take a transaction lock per customer, in customer
+-- order, and read after it. The statement (run by the trigger itself,
+-- which sees its transition tables) for the customer ids `q` selects.
+CREATE FUNCTION crm_forecast_lock(q text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT 'SELECT count(pg_advisory_xact_lock(hashtextextended('
+	    '''crm_forecast:'' || x.id, 0))) FROM (SELECT DISTINCT id FROM ('
+	    || q || ') q WHERE id IS NOT NULL ORDER BY id) x'
+$$;
+
 -- The statement-level trigger on opportunities: the statement's old rows
 -- out, its new rows in.
 CREATE FUNCTION crm_forecast_delta() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
+	EXECUTE crm_forecast_lock(CASE TG_OP
+	    WHEN 'INSERT' THEN 'SELECT customer_id AS id FROM new_rows'
+	    WHEN 'DELETE' THEN 'SELECT customer_id AS id FROM old_rows'
+	    ELSE 'SELECT customer_id AS id FROM new_rows UNION ALL '
+		'SELECT customer_id FROM old_rows' END);
 	EXECUTE crm_forecast_add(CASE TG_OP
 	    WHEN 'INSERT' THEN crm_forecast_rows('new_rows', 1)
 	    WHEN 'DELETE' THEN crm_forecast_rows('old_rows', -1)
@@ -157,6 +174,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
 	IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows p ON p.id = n.id
 	    WHERE n.region IS DISTINCT FROM p.region) THEN
+		EXECUTE crm_forecast_lock('SELECT n.id FROM new_rows n JOIN '
+		    'old_rows p ON p.id = n.id WHERE n.region IS DISTINCT FROM '
+		    'p.region');
 		EXECUTE crm_forecast_add('SELECT o.*, x.s, x.region AS rg '
 		    'FROM opportunities o JOIN (SELECT n.org_id, n.id, '
 		    'n.region, 1 AS s FROM new_rows n UNION ALL SELECT '

@@ -292,8 +292,8 @@ def test_a_customer_moving_region_moves_its_deals(api, dataset):
 
 
 def test_rollup_equals_a_rebuild_from_the_opportunities(stack, dataset):
-    q = ("SELECT owner_id::text, month::text, stage_id::text, n, amount"
-         " FROM forecast_rollup WHERE n <> 0 ORDER BY 1, 2, 3")
+    q = ("SELECT owner_id::text, month::text, stage_id::text, region, n, "
+         "amount FROM forecast_rollup WHERE n <> 0 ORDER BY 1, 2, 3, 4")
     before = stack.sql(q)
     for (org,) in stack.sql("SELECT id FROM organizations"):
         stack.sql("SELECT crm_forecast_rebuild(%s)", (org,), user="crm_owner")
@@ -577,3 +577,35 @@ def test_funnel_as_csv(api, dataset):
     js = api.get("/v1/opportunities/funnel", headers=bearer(
         dataset["tokens"]["manager"])).json()
     assert [x["amount"] for x in rows] == [s["amount"] for s in js["stages"]]
+
+
+def test_a_deal_changed_while_its_customer_moves_region(api, stack, org):
+    """A deal's change racing its customer's change of region: whichever
+    commits first, the rollup ends as a rebuild would make it (the deal
+    in the new region, nothing left in the old one)."""
+    from race_helpers import race
+
+    t = org["tokens"]
+    h = bearer(t["rep1"])
+    c = api.post("/v1/customers", headers=h, json={
+        "name": "换区客户" + uuid.uuid4().hex[:6], "region": "换区测试甲"})
+    assert c.status_code == 201, c.text
+    o = api.post("/v1/opportunities", headers=h, json={
+        "name": "换区商机", "amount": "1234.00", "customer_id": c.json()["id"],
+        "expected_close_date": M[1] + "15"})
+    assert o.status_code == 201, o.text
+    r, waited = race(stack, [("UPDATE customers SET region = '换区测试乙' WHERE "
+                              "id = %s", (c.json()["id"],))],
+                     lambda: api.patch("/v1/opportunities/" + o.json()["id"],
+                                       headers=h, json={"amount": "2000.00"}))
+    assert r.status_code == 200, r.text
+    assert waited
+    q = ("SELECT owner_id::text, month::text, stage_id::text, region, n, "
+         "amount FROM forecast_rollup WHERE org_id = %s AND n <> 0 "
+         "ORDER BY 1, 2, 3, 4")
+    live = stack.sql(q, (org["id"],))
+    stack.sql("SELECT crm_forecast_rebuild(%s)", (org["id"],),
+              user="crm_owner")
+    assert stack.sql(q, (org["id"],)) == live
+    assert not stack.sql("SELECT 1 FROM forecast_rollup WHERE org_id = %s "
+                         "AND region = '换区测试甲' AND n <> 0", (org["id"],))
