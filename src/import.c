@@ -442,6 +442,17 @@ cleanup:
 	json_decref(obj);
 }
 
+/* A boolean cell: true/false (any case) or 1/0; else NULL. */
+static json_t *
+bool_cell(const char *s)
+{
+	if (!strcasecmp(s, "true") || !strcmp(s, "1"))
+		return (json_true());
+	if (!strcasecmp(s, "false") || !strcmp(s, "0"))
+		return (json_false());
+	return (NULL);
+}
+
 /*
  * The JSON value of a non-empty cell for field `f`. NULL with `msg` set
  * when the cell cannot be one, NULL alone when memory ran out.
@@ -458,10 +469,8 @@ cell_value(const struct crm_field *f, const char *s, size_t len, char *msg,
 
 	switch (f->type) {
 	case CRM_T_BOOL:
-		if (!strcasecmp(s, "true") || !strcmp(s, "1"))
-			return (json_true());
-		if (!strcasecmp(s, "false") || !strcmp(s, "0"))
-			return (json_false());
+		if ((v = bool_cell(s)) != NULL)
+			return (v);
 		(void)snprintf(msg, size, "'%s' must be true or false.",
 		    f->name);
 		return (NULL);
@@ -528,10 +537,8 @@ custom_value(const struct crm_import_column *col, const char *s, size_t len)
 {
 	json_t *v;
 
-	if (col->boolean && !strcasecmp(s, "true"))
-		return (json_true());
-	if (col->boolean && !strcasecmp(s, "false"))
-		return (json_false());
+	if (col->boolean && (v = bool_cell(s)) != NULL)
+		return (v);
 	if (col->number &&
 	    (v = json_loadb(s, len, JSON_DECODE_ANY, NULL)) != NULL) {
 		if (json_is_number(v))

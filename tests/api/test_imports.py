@@ -431,7 +431,8 @@ def test_custom_fields(api, stack, org):
                 "自定义一,3,线上,true,CF-1\n"
                 "自定义二,很高,线上,,CF-2\n"
                 "自定义三,1.5,电话,maybe,CF-3\n"
-                "自定义四,,,,CF-4\n")
+                "自定义四,,,,CF-4\n"
+                "自定义五,,,0,CF-7\n")  # 1/0 as for every boolean column
         assert r.status_code == 200, r.text
         # (a line's custom errors come in the database's key order)
         assert errors(r) == [(3, "custom.level", "type"),
@@ -441,7 +442,7 @@ def test_custom_fields(api, stack, org):
                          "org_id = %s AND external_id LIKE 'CF-%%' ORDER BY 1",
                          (org["id"],)) == [
             ("CF-1", {"level": 3, "channel": "线上", "vip": True}),
-            ("CF-4", {})]
+            ("CF-4", {}), ("CF-7", {"vip": False})]
         # A required field: lines without it fail, and upserts keep it.
         r = api.post("/v1/custom-fields", headers=admin, json={
             "key": "region_code", "label": "区域", "type": "text",
