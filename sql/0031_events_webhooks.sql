@@ -723,17 +723,16 @@ BEGIN
 			    ', ')))));
 		END IF;
 	END IF;
-	SELECT coalesce(json_agg(event_json(s.e) ORDER BY (s.e).id), '[]'),
-	    max((s.e).id)
-	INTO rows, last
-	FROM (SELECT e FROM events e
+	-- One scan: a row beyond the page says there is more.
+	SELECT coalesce(json_agg(event_json(s.e) ORDER BY (s.e).id)
+		FILTER (WHERE s.n <= lim), '[]'),
+	    max((s.e).id) FILTER (WHERE s.n <= lim), count(*) > lim
+	INTO rows, last, more
+	FROM (SELECT e, row_number() OVER (ORDER BY e.id) AS n FROM events e
 	      WHERE e.id > after
 		AND (want IS NULL OR crm_event_matches(e.type, want))
 		AND (rec IS NULL OR e.record_id = rec)
-	      ORDER BY e.id LIMIT lim) s;
-	more := last IS NOT NULL AND EXISTS (SELECT 1 FROM events e
-	    WHERE e.id > last AND (want IS NULL OR crm_event_matches(e.type,
-		want)) AND (rec IS NULL OR e.record_id = rec));
+	      ORDER BY e.id LIMIT lim + 1) s;
 	RETURN json_build_object('data', rows,
 	    'next_cursor', coalesce(last, after), 'has_more', more)::text;
 END
