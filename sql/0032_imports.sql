@@ -502,8 +502,8 @@ BEGIN
 	    (p.data ? 'owner_id' AND NOT p.data ? 'owner_email' AND
 		p.owner_id IS NULL, 'owner_id', 'not_found',
 		'owner_id names no active user of this organization.'),
-	    (p.owner_id IS NOT NULL AND NOT (crm_org_wide() OR
-		p.owner_id = ANY (crm_team())), CASE WHEN p.data ?
+	    (p.owner_id IS NOT NULL AND NOT crm_mine(p.owner_id),
+		CASE WHEN p.data ?
 		'owner_email' THEN 'owner_email' ELSE 'owner_id' END,
 		'forbidden', 'Only managers and admins assign records to '
 		'people outside their team.'),
@@ -701,8 +701,7 @@ BEGIN
 	    t.id AS target, t.n AS matches
 	FROM (SELECT r.line, r.ok, r.data, lower(r.data->>'email') AS email_key,
 		coalesce(ci.id, ce.id) AS customer_id,
-		crm_org_wide() OR coalesce(ci.owner_id, ce.owner_id) =
-		    ANY (crm_team()) AS writable
+		crm_mine(coalesce(ci.owner_id, ce.owner_id)) AS writable
 	    FROM import_rows r
 	    LEFT JOIN customers ci ON r.ok AND r.data ? 'customer_id'
 		AND ci.id = (r.data->>'customer_id')::uuid
@@ -843,8 +842,8 @@ BEGIN
 	    (p.data ? 'owner_id' AND NOT p.data ? 'owner_email' AND
 		p.owner_id IS NULL, 'owner_id', 'not_found',
 		'owner_id names no active user of this organization.'),
-	    (p.owner_id IS NOT NULL AND NOT (crm_org_wide() OR
-		crm_role() = 'marketing' OR p.owner_id = ANY (crm_team())),
+	    (p.owner_id IS NOT NULL AND NOT (crm_mine(p.owner_id) OR
+		crm_role() = 'marketing'),
 		CASE WHEN p.data ? 'owner_email' THEN 'owner_email'
 		ELSE 'owner_id' END, 'forbidden', 'Only managers, marketing '
 		'and admins give leads to people outside their team.'),
