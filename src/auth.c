@@ -19,9 +19,11 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "crm/auth.h"
@@ -707,6 +709,45 @@ crm_sha256_hex(const void *data, size_t len, char out[65])
 		return;
 	}
 	hex_encode(md, 32, out);
+}
+
+/*
+ * HMAC-SHA256 under `key` of the `n` strings in `parts` one after another
+ * (`lens[i]` bytes each), as 64 lowercase hex digits and a NUL. CRM_ERROR
+ * (and the empty string) when OpenSSL fails.
+ */
+int
+crm_hmac_sha256_hex(const char *key, const char *const *parts,
+    const size_t *lens, size_t n, char out[65])
+{
+	char digest[] = "SHA256";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *c;
+	EVP_MAC *mac;
+	size_t len, i;
+	int ok;
+
+	out[0] = '\0';
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	c = NULL;
+	ok = (mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) != NULL &&
+	    (c = EVP_MAC_CTX_new(mac)) != NULL &&
+	    EVP_MAC_init(c, (const unsigned char *)key, strlen(key), params) ==
+		1;
+	for (i = 0; ok && i < n; i++)
+		ok = EVP_MAC_update(c, (const unsigned char *)parts[i],
+			 lens[i]) == 1;
+	ok = ok && EVP_MAC_final(c, md, &len, sizeof(md)) == 1 && len == 32;
+	EVP_MAC_CTX_free(c);
+	EVP_MAC_free(mac);
+	if (!ok)
+		return (CRM_ERROR);
+	hex_encode(md, 32, out);
+
+	return (CRM_OK);
 }
 
 /* --- Encodings ---------------------------------------------------------- */

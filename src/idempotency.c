@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
+#include "crm/auth.h"
 #include "crm/idempotency.h"
 
 #define HASH_CONTEXT "crm-idempotency-v1\n"
@@ -49,14 +46,9 @@ int
 crm_idem_request_hash(const char *secret, const char *method, const char *path,
     const json_t *body, char out[CRM_IDEM_HASH_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	char digest[] = "SHA256";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *c;
-	EVP_MAC *mac;
+	const char *parts[6];
+	size_t lens[6], n, i;
 	char *text;
-	size_t len, i;
 	int ok;
 
 	out[0] = '\0';
@@ -66,38 +58,20 @@ crm_idem_request_hash(const char *secret, const char *method, const char *path,
 		 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)) == NULL)
 		return (CRM_ERROR);
 
-	params[0] =
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-	params[1] = OSSL_PARAM_construct_end();
-	c = NULL;
-	ok = (mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) != NULL &&
-	    (c = EVP_MAC_CTX_new(mac)) != NULL &&
-	    EVP_MAC_init(c, (const unsigned char *)secret, strlen(secret),
-		params) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)HASH_CONTEXT,
-		strlen(HASH_CONTEXT)) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)method, strlen(method)) ==
-		1 &&
-	    EVP_MAC_update(c, (const unsigned char *)"\n", 1) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)path, strlen(path)) == 1 &&
-	    EVP_MAC_update(c, (const unsigned char *)"\n", 1) == 1 &&
-	    (text == NULL ||
-		EVP_MAC_update(c, (const unsigned char *)text, strlen(text)) ==
-		    1) &&
-	    EVP_MAC_final(c, md, &len, sizeof(md)) == 1 && len == 32;
-	EVP_MAC_CTX_free(c);
-	EVP_MAC_free(mac);
+	n = 0;
+	parts[n++] = HASH_CONTEXT;
+	parts[n++] = method;
+	parts[n++] = "\n";
+	parts[n++] = path;
+	parts[n++] = "\n";
+	if (text != NULL)
+		parts[n++] = text;
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(parts[i]);
+	ok = crm_hmac_sha256_hex(secret, parts, lens, n, out);
 	free(text);
-	if (!ok)
-		return (CRM_ERROR);
 
-	for (i = 0; i < 32; i++) {
-		out[i * 2] = hex[md[i] >> 4];
-		out[i * 2 + 1] = hex[md[i] & 0x0f];
-	}
-	out[CRM_IDEM_HASH_LEN] = '\0';
-
-	return (CRM_OK);
+	return (ok);
 }
 
 /*

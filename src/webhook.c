@@ -22,10 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
+#include "crm/auth.h"
 #include "crm/webhook.h"
 
 static int url_fail(struct crm_error *, const char *);
@@ -389,46 +386,24 @@ int
 crm_webhook_sign(const char *secret, long long t, const char *body, size_t len,
     char out[CRM_WEBHOOK_SIG_MAX])
 {
-	static const char hex[] = "0123456789abcdef";
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx;
-	EVP_MAC *mac;
-	unsigned char md[32];
-	char ts[24], digest[] = "SHA256";
-	size_t mdlen, i;
-	int ok, n;
+	const char *parts[3];
+	size_t lens[3];
+	char ts[24], mac[65];
+	int n;
 
-	ok = CRM_ERROR;
-	ctx = NULL;
 	out[0] = '\0';
-	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
-		return (CRM_ERROR);
-	params[0] =
-	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-	params[1] = OSSL_PARAM_construct_end();
 	n = snprintf(ts, sizeof(ts), "%lld", t);
+	parts[0] = ts;
+	lens[0] = (size_t)n;
+	parts[1] = ".";
+	lens[1] = 1;
+	parts[2] = body;
+	lens[2] = len;
+	if (!crm_hmac_sha256_hex(secret, parts, lens, 3, mac))
+		return (CRM_ERROR);
+	(void)snprintf(out, CRM_WEBHOOK_SIG_MAX, "t=%s,v1=%s", ts, mac);
 
-	if ((ctx = EVP_MAC_CTX_new(mac)) == NULL ||
-	    !EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret),
-		params) ||
-	    !EVP_MAC_update(ctx, (const unsigned char *)ts, (size_t)n) ||
-	    !EVP_MAC_update(ctx, (const unsigned char *)".", 1) ||
-	    !EVP_MAC_update(ctx, (const unsigned char *)body, len) ||
-	    !EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) || mdlen != 32)
-		goto cleanup;
-
-	n = snprintf(out, CRM_WEBHOOK_SIG_MAX, "t=%s,v1=", ts);
-	for (i = 0; i < mdlen; i++) {
-		out[n++] = hex[md[i] >> 4];
-		out[n++] = hex[md[i] & 0x0f];
-	}
-	out[n] = '\0';
-	ok = CRM_OK;
-
-cleanup:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return (ok);
+	return (CRM_OK);
 }
 
 /*

@@ -74,5 +74,7 @@ void crm_password_dummy_verify(const char *);
 
 int crm_token_random(char *, size_t, const char *) CRM_MUSTCHECK;
 void crm_sha256_hex(const void *, size_t, char[65]);
+int crm_hmac_sha256_hex(const char *, const char *const *, const size_t *,
+    size_t, char[65]) CRM_MUSTCHECK;
 
 #endif
